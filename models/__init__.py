@@ -1,0 +1,1 @@
+"""The multi-head wire classifier and its verified persistence."""

@@ -1,0 +1,1 @@
+"""Everything that touches Kafka and Faust lives here."""

@@ -1,0 +1,1 @@
+"""Embedded-broker fixtures (filled in with the streaming pipeline)."""

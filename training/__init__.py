@@ -1,0 +1,1 @@
+"""Corpus handling, held-out split, training and evaluation."""
