@@ -43,7 +43,7 @@ def test_other_python_and_format_are_refused(model_copy):
     path = model_copy / "manifest.json"
     original = json.loads(path.read_text())
     path.write_text(json.dumps(original | {"python_version": "2.7"}))
-    with pytest.raises(ModelLoadError, match="Python 2.7"):
+    with pytest.raises(ModelLoadError, match=r"Python 2\.7"):
         verify(model_copy)
     path.write_text(json.dumps(original | {"format_version": 99}))
     with pytest.raises(ModelLoadError, match="format 99"):

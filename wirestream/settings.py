@@ -72,6 +72,10 @@ class Settings:
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 
+    def to_env(self) -> dict[str, str]:
+        """The ``WIRESTREAM_*`` variables that reproduce these settings in a child process."""
+        return {f"WIRESTREAM_{f.name.upper()}": str(getattr(self, f.name)) for f in fields(self)}
+
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
 

@@ -18,6 +18,7 @@ OPTIONAL_TEXT_FIELDS = ("language", "source", "published_at", "url")
 
 # Dead-letter reasons; the metric label set is exactly this tuple.
 REASONS = (
+    "empty_payload",
     "not_utf8",
     "invalid_json",
     "not_an_object",
@@ -66,8 +67,10 @@ def story_text(headline: str, body: str) -> str:
     return f"{headline.strip()}\n{body.strip()}"
 
 
-def parse_story(raw: bytes | str, max_body_bytes: int) -> Story | Invalid:
+def parse_story(raw: bytes | str | None, max_body_bytes: int) -> Story | Invalid:
     """Decode and validate one input message."""
+    if raw is None or not raw:
+        return Invalid("empty_payload", "message has no value")
     if isinstance(raw, bytes):
         try:
             text = raw.decode("utf-8")

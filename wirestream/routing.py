@@ -1,0 +1,47 @@
+"""Where a classified story goes. Pure: record in, (topic, message) pairs out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from wirestream.alerts import AlertRule, matching_rules
+
+
+@dataclass(frozen=True)
+class RoutingConfig:
+    classified: str
+    humanitarian: str
+    military: str
+    alerts: str
+    review: str
+    review_threshold: float
+    rules: Sequence[AlertRule] = ()
+
+
+def review_reasons(record: dict[str, Any], threshold: float) -> list[str]:
+    reasons = []
+    if record["topic_score"] < threshold:
+        reasons.append(f"topic_score {record['topic_score']:.2f} < {threshold:.2f}")
+    if record["stance_score"] < threshold:
+        reasons.append(f"stance_score {record['stance_score']:.2f} < {threshold:.2f}")
+    return reasons
+
+
+def route(
+    record: dict[str, Any], text: str, cfg: RoutingConfig
+) -> list[tuple[str, dict[str, Any]]]:
+    """Every classified story goes to ``classified``; the others by tag, rule and confidence."""
+    out: list[tuple[str, dict[str, Any]]] = [(cfg.classified, record)]
+    if record["humanitarian"]:
+        out.append((cfg.humanitarian, record))
+    if record["military"]:
+        out.append((cfg.military, record))
+    rules = matching_rules(cfg.rules, record, text)
+    if rules:
+        out.append((cfg.alerts, record | {"alert_rules": rules}))
+    reasons = review_reasons(record, cfg.review_threshold)
+    if reasons:
+        out.append((cfg.review, record | {"review_reasons": reasons}))
+    return out
