@@ -17,6 +17,7 @@ from typing import Any
 
 import joblib
 import sklearn
+
 from wirestream.models.estimator import WireClassifier
 
 ARTIFACT_NAME = "model.joblib"

@@ -16,13 +16,13 @@ from typing import Any
 
 import faust
 from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
-from wirestream.models.persistence import LoadedModel
-from wirestream.streams.metrics import WorkerMetrics
 
 from wirestream.alerts import AlertRule
+from wirestream.models.persistence import LoadedModel
 from wirestream.pipeline import PipelineConfig, RawMessage, process_batch
 from wirestream.routing import RoutingConfig
 from wirestream.settings import Settings
+from wirestream.streams.metrics import WorkerMetrics
 
 log = logging.getLogger("wirestream.worker")
 

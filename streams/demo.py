@@ -13,13 +13,13 @@ import time
 from collections import Counter
 
 from kafka import KafkaConsumer, TopicPartition
+
 from wirestream.models.persistence import read_manifest
+from wirestream.settings import DEFAULT_CORPUS, Settings
 from wirestream.streams.admin import ensure_topics
 from wirestream.streams.broker import EmbeddedBroker
 from wirestream.streams.publish import format_record, publish
 from wirestream.training.corpus import load_corpus
-
-from wirestream.settings import DEFAULT_CORPUS, Settings
 
 READY_LINE = "wirestream worker ready"
 

@@ -6,13 +6,13 @@ import logging
 import sys
 
 from prometheus_client import CollectorRegistry
+
+from wirestream.alerts import AlertRuleError, load_rules
 from wirestream.models.persistence import ModelLoadError, load_model
+from wirestream.settings import Settings
 from wirestream.streams.admin import ensure_topics
 from wirestream.streams.app import ModelHolder, create_app
 from wirestream.streams.metrics import WorkerMetrics, serve
-
-from wirestream.alerts import AlertRuleError, load_rules
-from wirestream.settings import Settings
 
 log = logging.getLogger("wirestream.worker")
 

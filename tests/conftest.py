@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from wirestream.models.persistence import LoadedModel, load_model
+from wirestream.settings import DEFAULT_CORPUS
 from wirestream.training.corpus import LabelledStory, load_corpus
 from wirestream.training.train import train
-
-from wirestream.settings import DEFAULT_CORPUS
 
 pytest_plugins = ["tests.kafka_fixtures"]
 

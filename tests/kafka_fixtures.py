@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 from kafka import KafkaConsumer, TopicPartition
-from wirestream.streams.admin import ensure_topics
-from wirestream.streams.broker import EmbeddedBroker, free_port
 
 from wirestream.settings import Settings
+from wirestream.streams.admin import ensure_topics
+from wirestream.streams.broker import EmbeddedBroker, free_port
 
 READY_LINE = "wirestream worker ready"
 

@@ -3,11 +3,10 @@
 import json
 from collections import Counter
 
-from wirestream.training.corpus import check_files, corpus_sha256
-from wirestream.training.split import held_out_split
-
 from wirestream.settings import DEFAULT_CORPUS
 from wirestream.taxonomy import STANCES, TOPICS
+from wirestream.training.corpus import check_files, corpus_sha256
+from wirestream.training.split import held_out_split
 
 
 def test_corpus_is_valid_with_wire_lengths():

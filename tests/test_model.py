@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 from sklearn.base import clone
-from wirestream.models.estimator import HEADS, WireClassifier
-from wirestream.training.train import train
 
+from wirestream.models.estimator import HEADS, WireClassifier
 from wirestream.settings import DEFAULT_CORPUS
+from wirestream.training.train import train
 
 
 def test_estimator_conventions(corpus):

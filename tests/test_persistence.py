@@ -4,6 +4,7 @@ import json
 import shutil
 
 import pytest
+
 from wirestream.models.persistence import ModelLoadError, load_model, verify
 
 

@@ -8,12 +8,12 @@ import subprocess
 import sys
 
 import pytest
-from wirestream.streams.publish import publish
 
 from wirestream.alerts import load_rules, matching_rules
 from wirestream.routing import review_reasons
 from wirestream.settings import Settings
 from wirestream.story import story_text
+from wirestream.streams.publish import publish
 
 pytestmark = pytest.mark.kafka
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 from sklearn.metrics import classification_report, confusion_matrix
+
 from wirestream.models.estimator import HEADS, WireClassifier
 
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from sklearn.model_selection import StratifiedShuffleSplit
+
 from wirestream.training.corpus import LabelledStory
 
 DEFAULT_SEED = 20261125

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from wirestream.models.estimator import HEADS, WireClassifier
 from wirestream.models.persistence import save_model
 from wirestream.training.corpus import corpus_sha256, load_corpus
