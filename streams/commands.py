@@ -61,6 +61,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(port=args.port, count=args.count, duration=args.duration)
 
 
+def cmd_notify(args: argparse.Namespace) -> int:
+    from wirestream.streams.notify import run_notifier
+
+    settings = _settings()
+    if args.webhook:
+        settings = settings.replace(webhook_url=args.webhook)
+    return run_notifier(settings, max_alerts=args.max, idle_timeout=args.idle_timeout)
+
+
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     b = sub.add_parser("broker", help="run the embedded Tansu broker in the foreground")
     b.add_argument("--port", type=int, default=9092)
@@ -88,6 +97,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     t.add_argument("--max", type=int, help="stop after this many messages")
     t.add_argument("--idle-timeout", type=float, help="stop after this many quiet seconds")
     t.set_defaults(func=cmd_tail)
+
+    n = sub.add_parser("notify", help="post alerts to a Slack-compatible webhook")
+    n.add_argument("--webhook", help="override WIRESTREAM_WEBHOOK_URL")
+    n.add_argument("--max", type=int, help="stop after delivering this many alerts")
+    n.add_argument("--idle-timeout", type=float, help="stop after this many quiet seconds")
+    n.set_defaults(func=cmd_notify)
 
     d = sub.add_parser("demo", help="broker + worker + sample stories, shown live (make run)")
     d.add_argument("--port", type=int, default=0, help="broker port (default: a free one)")
