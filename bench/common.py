@@ -16,7 +16,8 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def stories(n: int, target_bytes: int = 0) -> list[dict[str, Any]]:
-    """``n`` corpus stories with unique ids; bodies joined with the next story's up to ``target_bytes``."""
+    """``n`` corpus stories with unique ids; with ``target_bytes``, bodies are
+    joined with the following stories' and cut to about that size."""
     corpus = load_corpus([DEFAULT_CORPUS])
     out = []
     for i in range(n):
@@ -26,6 +27,8 @@ def stories(n: int, target_bytes: int = 0) -> list[dict[str, Any]]:
         while target_bytes and len(body.encode()) < target_bytes:
             body += "\n\n" + corpus[j % len(corpus)].body
             j += 1
+        if target_bytes:  # cut back to about target_bytes, at a word boundary
+            body = body.encode()[:target_bytes].decode("utf-8", "ignore").rsplit(" ", 1)[0]
         out.append({"id": f"bench-{i:06d}", "headline": s.headline, "body": body})
     return out
 

@@ -118,7 +118,11 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
 # -- parser -------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="wirestream", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="wirestream",
+        description="Classify news wire stories (topic, stance, humanitarian/military) "
+        "offline or as they stream through Kafka. Settings: WIRESTREAM_* variables (README).",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     data = sub.add_parser("data", help="labelled-data tools").add_subparsers(

@@ -44,14 +44,13 @@ class Settings:
     topic_deadletter: str = "wire.deadletter"
     # Worker
     app_id: str = "wirestream"
-    batch_size: int = 64
+    batch_size: int = 256
     batch_within_s: float = 0.5
     max_body_bytes: int = 65536
     review_threshold: float = 0.5
     model_dir: Path = DEFAULT_MODEL_DIR
     alert_rules: Path = DEFAULT_ALERT_RULES
     data_dir: Path = REPO_ROOT / "var" / "faust"
-    web_port: int = 6066
     metrics_port: int = 9308
     log_level: str = "info"
     # Notifier
