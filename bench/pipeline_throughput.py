@@ -9,9 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
-import threading
 import time
 
 from kafka import KafkaConsumer, TopicPartition
@@ -21,8 +19,7 @@ from wirestream.settings import Settings
 from wirestream.streams.admin import ensure_topics
 from wirestream.streams.broker import EmbeddedBroker, free_port
 from wirestream.streams.publish import publish
-
-READY = "wirestream worker ready"
+from wirestream.streams.worker_process import WorkerProcess
 
 
 def cpu_seconds(pid: int) -> float:
@@ -49,25 +46,9 @@ def main() -> None:
             data_dir=Settings().data_dir / "bench",
         )
         ensure_topics(settings)
-        env = os.environ | settings.to_env() | {"PYTHONUNBUFFERED": "1"}
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "wirestream.cli", "worker"],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        ready = threading.Event()
-
-        def pump() -> None:
-            assert worker.stdout is not None
-            for line in worker.stdout:
-                if READY in line:
-                    ready.set()
-
-        threading.Thread(target=pump, daemon=True).start()
-        if not ready.wait(120):
-            sys.exit("worker not ready")
+        worker = WorkerProcess(settings)
+        if not worker.wait_ready(120):
+            sys.exit(f"worker not ready:\n{worker.output[-3000:]}")
         cons = KafkaConsumer(
             bootstrap_servers=settings.bootstrap_servers,
             enable_auto_commit=False,
@@ -87,8 +68,7 @@ def main() -> None:
         elapsed = time.perf_counter() - t0
         cpu = cpu_seconds(worker.pid) - cpu0
         cons.close()
-        worker.terminate()
-        worker.wait(60)
+        worker.stop()
     mean = sum(len(p) for p in payloads) / len(payloads)
     write_result(
         "pipeline_throughput",

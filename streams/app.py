@@ -9,6 +9,7 @@ loses (at-least-once; consumers de-duplicate on the story id key).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import ssl
 from dataclasses import dataclass
@@ -119,6 +120,13 @@ def create_app(
             await asyncio.gather(*pending)  # delivered before take_events acks the batch
             metrics.observe_batch(len(events), result)
             _record_lag(app, metrics, messages)
+
+    @app.on_partitions_revoked.connect
+    async def forget_lag(app: faust.App, revoked: set[Any], **_: Any) -> None:
+        """A partition another worker now owns must not keep reporting our stale lag."""
+        for tp in revoked:
+            with contextlib.suppress(KeyError):
+                metrics.lag.remove(tp.topic, str(tp.partition))
 
     @app.task
     async def announce() -> None:

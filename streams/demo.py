@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -19,9 +17,8 @@ from wirestream.settings import DEFAULT_CORPUS, Settings
 from wirestream.streams.admin import ensure_topics
 from wirestream.streams.broker import EmbeddedBroker
 from wirestream.streams.publish import format_record, publish
+from wirestream.streams.worker_process import WorkerProcess
 from wirestream.training.corpus import load_corpus
-
-READY_LINE = "wirestream worker ready"
 
 
 def sample_messages(settings: Settings, count: int) -> list[bytes]:
@@ -48,15 +45,6 @@ def sample_messages(settings: Settings, count: int) -> list[bytes]:
     return messages
 
 
-def _pump(proc: subprocess.Popen[str], ready: threading.Event) -> None:
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        if READY_LINE in line:
-            ready.set()
-        sys.stdout.write(f"  [worker] {line}")
-        sys.stdout.flush()
-
-
 def run_demo(port: int = 0, count: int = 60, duration: float | None = None) -> int:
     base = Settings.from_env()
     stop = threading.Event()
@@ -68,22 +56,9 @@ def run_demo(port: int = 0, count: int = 60, duration: float | None = None) -> i
         print(
             f"== topics ready ({settings.partitions} partitions): {', '.join(settings.all_topics)}"
         )
-        env = os.environ | {
-            "WIRESTREAM_BROKER": settings.broker,
-            "PYTHONUNBUFFERED": "1",
-            "WIRESTREAM_MODEL_DIR": str(settings.model_dir),
-        }
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "wirestream.cli", "worker"],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        ready = threading.Event()
-        threading.Thread(target=_pump, args=(worker, ready), daemon=True).start()
+        worker = WorkerProcess(settings, echo_prefix="  [worker] ")
         try:
-            if not ready.wait(90) or worker.poll() is not None:
+            if not worker.wait_ready(90):
                 print("== worker did not become ready; see its log above", file=sys.stderr)
                 return 1
             print(f"== worker up; metrics at http://127.0.0.1:{settings.metrics_port}/metrics")
@@ -98,11 +73,7 @@ def run_demo(port: int = 0, count: int = 60, duration: float | None = None) -> i
             pass
         finally:
             print("\n== stopping worker")
-            worker.send_signal(signal.SIGTERM)
-            try:
-                worker.wait(30)
-            except subprocess.TimeoutExpired:
-                worker.kill()
+            worker.stop(signal.SIGTERM, timeout=30)
             print("== stopping broker")
     print("== done")
     return 0

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
-import threading
 import time
 import uuid
 from collections import defaultdict
@@ -21,8 +17,7 @@ from kafka import KafkaConsumer, TopicPartition
 from wirestream.settings import Settings
 from wirestream.streams.admin import ensure_topics
 from wirestream.streams.broker import EmbeddedBroker, free_port
-
-READY_LINE = "wirestream worker ready"
+from wirestream.streams.worker_process import WorkerProcess
 
 
 @pytest.fixture(scope="session")
@@ -60,53 +55,6 @@ def stream_settings(broker: EmbeddedBroker, model_dir: Path, tmp_path: Path) -> 
     return settings
 
 
-class WorkerProcess:
-    """``wirestream worker`` in a child process, its output captured for readiness and debugging."""
-
-    def __init__(self, settings: Settings, extra_env: dict[str, str] | None = None) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("WIRESTREAM_")}
-        env |= settings.to_env() | {"PYTHONUNBUFFERED": "1"} | (extra_env or {})
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "wirestream.cli", "worker"],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.lines: list[str] = []
-        self.ready = threading.Event()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line)
-            if READY_LINE in line:
-                self.ready.set()
-
-    @property
-    def output(self) -> str:
-        return "".join(self.lines)
-
-    def wait_ready(self, timeout: float = 90) -> WorkerProcess:
-        if not self.ready.wait(timeout):
-            self.stop(signal.SIGKILL)
-            raise AssertionError(f"worker not ready in {timeout}s:\n{self.output[-4000:]}")
-        return self
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._reader.join(5)
-        return self.proc.returncode
-
-
 @pytest.fixture
 def start_worker() -> Iterator[Callable[..., WorkerProcess]]:
     started: list[WorkerProcess] = []
@@ -114,7 +62,10 @@ def start_worker() -> Iterator[Callable[..., WorkerProcess]]:
     def _start(settings: Settings, **kw: Any) -> WorkerProcess:
         w = WorkerProcess(settings, **kw)
         started.append(w)
-        return w.wait_ready()
+        if not w.wait_ready(90):
+            w.stop(signal.SIGKILL)
+            raise AssertionError(f"worker not ready in 90s:\n{w.output[-4000:]}")
+        return w
 
     yield _start
     for w in started:
