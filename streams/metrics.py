@@ -8,10 +8,10 @@ and ratios exist from the first scrape instead of appearing with the first event
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, start_http_server
 
+from wirestream.pipeline import BatchResult
 from wirestream.story import REASONS
 from wirestream.taxonomy import FOCUS_VALUES, STANCES, TOPICS
 
@@ -119,8 +119,8 @@ class WorkerMetrics:
     def set_model(self, version: str, created_at: str) -> None:
         self.model_info.info({"version": version, "trained_at": created_at})
 
-    def observe_batch(self, consumed: int, result: Any) -> None:
-        """Record one processed batch (a ``wirestream.pipeline.BatchResult``)."""
+    def observe_batch(self, consumed: int, result: BatchResult) -> None:
+        """Record one processed batch."""
         self.consumed.inc(consumed)
         if result.classified:
             self.batch_seconds.observe(result.classify_seconds)
