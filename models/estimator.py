@@ -32,6 +32,16 @@ HEADS: tuple[str, ...] = ("topic", "stance", "humanitarian", "military")
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")
 
 
+class Lede:
+    """Lower-cased opening of a text: headline and lede carry most of the signal."""
+
+    def __init__(self, max_chars: int | None) -> None:
+        self.max_chars = max_chars
+
+    def __call__(self, text: str) -> str:
+        return (text[: self.max_chars] if self.max_chars else text).lower()
+
+
 class PrefixAnalyzer:
     """Lower-cased word prefixes: 'обстрілами', 'обстріл' -> 'обстр'."""
 
@@ -60,6 +70,8 @@ class WireClassifier(ClassifierMixin, BaseEstimator):
         stem_length: int | None = 5,
         max_word_features: int | None = 100000,
         max_stem_features: int | None = 50000,
+        char_ngram_range: tuple[int, int] | None = None,
+        char_max_chars: int | None = None,
         min_df: int = 2,
         C: float = 0.5,
         class_weight: str | None = "balanced",
@@ -70,6 +82,8 @@ class WireClassifier(ClassifierMixin, BaseEstimator):
         self.stem_length = stem_length
         self.max_word_features = max_word_features
         self.max_stem_features = max_stem_features
+        self.char_ngram_range = char_ngram_range
+        self.char_max_chars = char_max_chars
         self.min_df = min_df
         self.C = C
         self.class_weight = class_weight
@@ -97,6 +111,16 @@ class WireClassifier(ClassifierMixin, BaseEstimator):
                 dtype=np.float32,
             )
             parts.append(("stem", stem))
+        if self.char_ngram_range:
+            char = TfidfVectorizer(
+                analyzer="char_wb",
+                ngram_range=self.char_ngram_range,
+                preprocessor=Lede(self.char_max_chars),
+                min_df=self.min_df,
+                sublinear_tf=True,
+                dtype=np.float32,
+            )
+            parts.append(("char", char))
         return FeatureUnion(parts)
 
     def _make_head(self, head: str, target: np.ndarray) -> CalibratedClassifierCV:
@@ -201,4 +225,6 @@ def _column(Y: np.ndarray, column: int) -> np.ndarray:
 
 def _readable(feature_name: str) -> str:
     kind, _, term = feature_name.partition("__")
-    return f"{term}~" if kind == "stem" else term
+    if kind == "stem":
+        return f"{term}~"
+    return f"'{term}'" if kind == "char" else term

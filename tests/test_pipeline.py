@@ -146,3 +146,18 @@ def test_shipped_rules_load(tmp_path):
         load_rules(bad)
     with pytest.raises(AlertRuleError, match="does not exist"):
         load_rules(tmp_path / "missing.yaml")
+
+
+def test_tail_formats_each_kind_of_record():
+    from wirestream.streams.publish import format_record
+
+    rec = _record(headline="Convoy hit", alert_rules=["war"])
+    assert "rules=war" in format_record("wire.alerts", json.dumps(rec).encode())
+    dead = {
+        "reason": "invalid_json",
+        "detail": "bad",
+        "source": {"topic": "in", "partition": 1, "offset": 7},
+    }
+    assert "DEAD  invalid_json" in format_record("wire.deadletter", json.dumps(dead).encode())
+    assert "in[1]@7" in format_record("wire.deadletter", json.dumps(dead).encode())
+    assert "not JSON" in format_record("x", b"\xff")

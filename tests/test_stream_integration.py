@@ -220,3 +220,43 @@ def test_broker_command_reports_ready_and_stops_on_sigint():
     proc.send_signal(signal.SIGINT)
     assert proc.wait(20) == 0
     assert "stopped" in proc.stdout.read()
+
+
+def test_publish_and_tail_commands(broker, stream_settings: Settings, tmp_path, corpus):
+    import os
+
+    s = stream_settings
+    lines = [*_story_lines(corpus, 5, "cli"), b"{broken"]
+    path = tmp_path / "stories.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    env = os.environ | s.to_env()
+    pub = subprocess.run(
+        [sys.executable, "-m", "wirestream.cli", "publish", str(path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert pub.returncode == 0 and "published 6 messages" in pub.stderr
+    assert "6/6 stories" in pub.stderr  # the progress bar
+    tail = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "wirestream.cli",
+            "tail",
+            s.topic_input,
+            "--from-beginning",
+            "--json",
+            "--max",
+            "6",
+            "--idle-timeout",
+            "20",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    got = tail.stdout.splitlines()
+    assert sorted(got) == sorted(line.decode() for line in lines)
