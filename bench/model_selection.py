@@ -22,28 +22,21 @@ from wirestream.training.evaluate import evaluate
 from wirestream.training.split import DEFAULT_SEED, held_out_split
 
 VARIANTS: dict[str, dict[str, object]] = {
-    "words 1-2 only": {"stem_length": None},
-    "words 1-2 + prefixes-5 (default)": {},
-    "words 1-2 + prefixes-4": {"stem_length": 4},
-    "words 1-2 + prefixes-6": {"stem_length": 6},
-    "words 1-2 + prefixes-5, C=0.25": {"C": 0.25},
-    "words 1-2 + prefixes-5, C=1.0": {"C": 1.0},
-    "words 1-2 + char_wb 2-5": {"stem_length": None, "char_ngram_range": (2, 5)},
-    "words 1-2 + prefixes-5 + char_wb 3-5": {"char_ngram_range": (3, 5)},
-    "words 1-2 + prefixes-5 + char_wb 3-5 on first 400 chars": {
-        "char_ngram_range": (3, 5),
-        "char_max_chars": 400,
+    "words 1-2 only": {"stem_length": None, "char_ngram_range": None},
+    "words 1-2 + prefixes-5": {"char_ngram_range": None},
+    "words 1-2 + prefixes-4": {"stem_length": 4, "char_ngram_range": None},
+    "words 1-2 + prefixes-6": {"stem_length": 6, "char_ngram_range": None},
+    "words 1-2 + prefixes-5, C=1.0": {"char_ngram_range": None, "C": 1.0},
+    "words 1-2 + char_wb 2-5 (whole text)": {
+        "stem_length": None,
+        "char_ngram_range": (2, 5),
+        "char_max_chars": None,
     },
-    "words 1-2 + prefixes-5 + char_wb 3-5 on first 800 chars": {
-        "char_ngram_range": (3, 5),
-        "char_max_chars": 800,
-    },
-    "words 1-2 + prefixes-4 + char_wb 3-5 on first 400 chars, C=1.0": {
-        "stem_length": 4,
-        "char_ngram_range": (3, 5),
-        "char_max_chars": 400,
-        "C": 1.0,
-    },
+    "words + prefixes-5 + char_wb 3-5 (whole text)": {"char_max_chars": None},
+    "words + prefixes-5 + char_wb 3-5, first 400 chars": {"char_max_chars": 400},
+    "words + prefixes-5 + char_wb 3-5, first 1000 chars (default)": {},
+    "words + prefixes-5 + char_wb 3-5, first 1000 chars, C=0.25": {"C": 0.25},
+    "words + prefixes-5 + char_wb 3-5, first 1000 chars, C=1.0": {"C": 1.0},
 }
 
 

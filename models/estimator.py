@@ -1,11 +1,12 @@
 """``WireClassifier``: one scikit-learn estimator with three heads.
 
-The heads share a single TF-IDF representation: word 1-2-grams plus word
-prefixes ("stems" cut at ``stem_length`` characters), a cheap stand-in for a
-stemmer that carries Ukrainian and Russian inflection. On the held-out split it
-scored as well as character 2-5-grams at about six times the speed (see
-README, "Model"). Each head is a linear SVM whose scores become probabilities
-by sigmoid calibration on held-in folds.
+The heads share a single TF-IDF representation: word 1-2-grams, word
+prefixes ("stems" cut at ``stem_length`` characters, a cheap stand-in for a
+stemmer that carries Ukrainian and Russian inflection) and character 3-5-grams
+inside word boundaries over the first ``char_max_chars`` characters (headline
+and lede; bounds the cost on long copy). ``bench/model_selection.py`` compares
+the alternatives by cross-validation. Each head is a linear SVM whose scores
+become probabilities by sigmoid calibration on held-in folds.
 
 ``y`` is a 2-D array with one column per head, in ``HEADS`` order, the same
 convention as ``sklearn.multioutput.MultiOutputClassifier``: ``predict``
@@ -70,8 +71,8 @@ class WireClassifier(ClassifierMixin, BaseEstimator):
         stem_length: int | None = 5,
         max_word_features: int | None = 100000,
         max_stem_features: int | None = 50000,
-        char_ngram_range: tuple[int, int] | None = None,
-        char_max_chars: int | None = None,
+        char_ngram_range: tuple[int, int] | None = (3, 5),
+        char_max_chars: int | None = 1000,
         min_df: int = 2,
         C: float = 0.5,
         class_weight: str | None = "balanced",

@@ -55,6 +55,9 @@ def test_held_out_metrics_are_in_the_manifest(loaded_model):
     for head in HEADS:
         assert 0.0 <= metrics[head]["macro_f1"] <= 1.0
     assert metrics["n_held_out"] == len(loaded_model.manifest["held_out_ids"])
+    by_lang = metrics["macro_f1_by_language"]
+    assert set(by_lang) == {"en", "uk", "ru"}
+    assert sum(row["n_stories"] for row in by_lang.values()) == metrics["n_held_out"]
     report = loaded_model.path / "report"
     for head in HEADS:
         assert (report / f"confusion-{head}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

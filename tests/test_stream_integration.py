@@ -154,7 +154,7 @@ def test_restart_mid_stream_loses_nothing(
     corpus, stream_settings: Settings, start_worker, reader_factory, sig
 ):
     s = stream_settings.replace(batch_size=16)
-    lines = [line for rep in range(3) for line in _story_lines(corpus, 400, f"rs{rep}")]
+    lines = [line for rep in range(6) for line in _story_lines(corpus, 400, f"rs{rep}")]
     sent = {json.loads(line)["id"] for line in lines}
     first = start_worker(s)
     publish(s, lines, progress=None)

@@ -17,10 +17,17 @@ def _label(value: object) -> str:
     return str(value).lower() if isinstance(value, bool | np.bool_) else str(value)
 
 
-def evaluate(model: WireClassifier, texts: Sequence[str], targets: np.ndarray) -> dict[str, Any]:
-    """Metrics per head on the given (held-out) stories."""
+def evaluate(
+    model: WireClassifier,
+    texts: Sequence[str],
+    targets: np.ndarray,
+    languages: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """Metrics per head on the given (held-out) stories, and per language when given."""
     predicted = model.predict(texts)
     metrics: dict[str, Any] = {"n_stories": len(texts)}
+    if languages is not None:
+        metrics["by_language"] = _by_language(model, predicted, targets, list(languages))
     for j, head in enumerate(HEADS):
         labels = [_label(c) for c in model.classes_[j]]
         y_true = [_label(v) for v in targets[:, j]]
@@ -45,6 +52,25 @@ def evaluate(model: WireClassifier, texts: Sequence[str], targets: np.ndarray) -
     return metrics
 
 
+def _by_language(
+    model: WireClassifier, predicted: np.ndarray, targets: np.ndarray, languages: list[str]
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for lang in sorted(set(languages)):
+        rows = [i for i, x in enumerate(languages) if x == lang]
+        out[lang] = {"n_stories": len(rows)}
+        for j, head in enumerate(HEADS):
+            labels = [_label(c) for c in model.classes_[j]]
+            y_true = [_label(targets[i, j]) for i in rows]
+            y_pred = [_label(predicted[i, j]) for i in rows]
+            present = [lab for lab in labels if lab in y_true or lab in y_pred]
+            rep = classification_report(
+                y_true, y_pred, labels=present, output_dict=True, zero_division=0
+            )
+            out[lang][head] = round(rep["macro avg"]["f1-score"], 4)
+    return out
+
+
 def write_report(metrics: dict[str, Any], out_dir: Path) -> list[Path]:
     """report.json, report.md and one confusion-matrix PNG per head."""
     import matplotlib
@@ -56,6 +82,20 @@ def write_report(metrics: dict[str, Any], out_dir: Path) -> list[Path]:
     written = [out_dir / "report.json", out_dir / "report.md"]
     written[0].write_text(json.dumps(metrics, indent=2, ensure_ascii=False) + "\n")
     lines = [f"# Held-out evaluation ({metrics['n_stories']} stories)", ""]
+    if "by_language" in metrics:
+        lines += [
+            "## macro-F1 by language",
+            "",
+            "| language | stories | " + " | ".join(HEADS) + " |",
+            "|---|---|" + "---|" * len(HEADS),
+        ]
+        for lang, row in metrics["by_language"].items():
+            lines.append(
+                f"| {lang} | {row['n_stories']} | "
+                + " | ".join(f"{row[h]:.3f}" for h in HEADS)
+                + " |"
+            )
+        lines.append("")
     for head in HEADS:
         m = metrics[head]
         lines += [

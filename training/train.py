@@ -46,15 +46,25 @@ def train(
     model = WireClassifier(random_state=seed, **(params or {}))
     model.fit([texts[i] for i in train_idx], targets[train_idx])
     step(3, f"fitted {len(HEADS)} heads on {model.n_features_} features")
-    metrics = evaluate(model, [texts[i] for i in test_idx], targets[test_idx])
+    metrics = evaluate(
+        model,
+        [texts[i] for i in test_idx],
+        targets[test_idx],
+        languages=[stories[i].language for i in test_idx],
+    )
     summary = ", ".join(f"{h} {metrics[h]['macro_f1']:.3f}" for h in HEADS)
     step(4, f"held-out macro-F1: {summary}")
+    for lang, row in metrics["by_language"].items():
+        progress(
+            f"             {lang} ({row['n_stories']} stories): "
+            + ", ".join(f"{h} {row[h]:.3f}" for h in HEADS)
+        )
     manifest = save_model(
         model,
         out_dir,
         training_data_sha256=corpus_sha256(stories),
         metrics={h: {k: metrics[h][k] for k in ("macro_f1", "accuracy")} for h in HEADS}
-        | {"n_held_out": len(test_idx)},
+        | {"n_held_out": len(test_idx), "macro_f1_by_language": metrics["by_language"]},
         extra={
             "seed": seed,
             "n_train": len(train_idx),
