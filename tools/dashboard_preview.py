@@ -106,6 +106,7 @@ def plot(prom: LocalPrometheus, start: float, end: float, model_version: str) ->
                     xs, ys, label=_legend(target.get("legendFormat", ""), series["metric"])[:28]
                 )
         unit = panel.get("fieldConfig", {}).get("defaults", {}).get("unit", "")
+        unit = unit.removeprefix("suffix:").strip().replace("percentunit", "share")
         ax.set_title(f"{title}" + (f" ({unit})" if unit else ""), fontsize=11)
         ax.set_xlabel("minutes")
         ax.grid(alpha=0.3)
