@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 
 from prometheus_client import CollectorRegistry
 
 from wirestream.alerts import AlertRuleError, load_rules
-from wirestream.models.persistence import ModelLoadError, load_model
+from wirestream.models.persistence import LoadedModel, ModelLoadError, load_model
 from wirestream.settings import Settings
 from wirestream.streams.admin import ensure_topics
 from wirestream.streams.app import ModelHolder, create_app
@@ -28,6 +29,20 @@ def build_metrics(settings: Settings, rule_names: list[str]) -> WorkerMetrics:
     )
 
 
+def _load_model_or_wait(settings: Settings, metrics: WorkerMetrics) -> LoadedModel | None:
+    """Load and verify the model; with WIRESTREAM_MODEL_RETRY_S > 0, keep trying (metrics stay up)."""
+    while True:
+        try:
+            return load_model(settings.model_dir)
+        except ModelLoadError as exc:
+            metrics.model_load_failures.inc()
+            print(f"wirestream worker: {exc}", file=sys.stderr, flush=True)
+            if settings.model_retry_s <= 0:
+                return None
+            log.warning("retrying the model load in %.1fs", settings.model_retry_s)
+            time.sleep(settings.model_retry_s)
+
+
 def run_worker(settings: Settings) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(),
@@ -42,11 +57,8 @@ def run_worker(settings: Settings) -> int:
         return 2
     metrics = build_metrics(settings, [r.name for r in rules])
     serve(metrics.registry, settings.metrics_port)
-    try:
-        loaded = load_model(settings.model_dir)
-    except ModelLoadError as exc:
-        metrics.model_load_failures.inc()
-        print(f"wirestream worker: {exc}", file=sys.stderr)
+    loaded = _load_model_or_wait(settings, metrics)
+    if loaded is None:
         return 2
     metrics.set_model(loaded.version, loaded.created_at)
     status = ensure_topics(settings)

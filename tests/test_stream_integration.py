@@ -260,3 +260,44 @@ def test_publish_and_tail_commands(broker, stream_settings: Settings, tmp_path, 
     )
     got = tail.stdout.splitlines()
     assert sorted(got) == sorted(line.decode() for line in lines)
+
+
+def test_worker_refuses_a_bad_model_or_waits_for_one(
+    stream_settings: Settings, tmp_path, model_dir
+):
+    import shutil
+    import urllib.request
+
+    from wirestream.streams.worker_process import WorkerProcess
+
+    empty = tmp_path / "no-model-yet"
+    empty.mkdir()
+    s = stream_settings.replace(model_dir=empty)
+    refused = WorkerProcess(s)
+    assert refused.proc.wait(60) == 2
+    assert "no model manifest" in refused.output
+
+    waiting = WorkerProcess(s.replace(model_retry_s=0.3))
+    try:
+        url = f"http://127.0.0.1:{s.metrics_port}/metrics"
+        failures = 0.0
+        import time
+
+        deadline = time.monotonic() + 60
+        while failures < 2 and time.monotonic() < deadline:
+            try:
+                text = urllib.request.urlopen(url, timeout=2).read().decode()
+                line = next(
+                    x
+                    for x in text.splitlines()
+                    if x.startswith("wirestream_model_load_failures_total ")
+                )
+                failures = float(line.split()[1])
+            except OSError:
+                time.sleep(0.2)
+        assert failures >= 2, waiting.output[-2000:]
+        assert waiting.proc.poll() is None
+        shutil.copytree(model_dir, empty, dirs_exist_ok=True)  # the model arrives
+        assert waiting.wait_ready(90), waiting.output[-3000:]
+    finally:
+        waiting.stop()

@@ -49,6 +49,9 @@ class Settings:
     max_body_bytes: int = 65536
     review_threshold: float = 0.5
     model_dir: Path = DEFAULT_MODEL_DIR
+    model_retry_s: float = (
+        0.0  # 0: exit when the model cannot be loaded; >0: retry, serving metrics
+    )
     alert_rules: Path = DEFAULT_ALERT_RULES
     data_dir: Path = REPO_ROOT / "var" / "faust"
     metrics_port: int = 9308
