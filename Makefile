@@ -40,6 +40,7 @@ run: $(STAMP) $(MODEL)
 bench: $(STAMP) $(MODEL)
 	$(BIN)/python -m bench.classify_speed
 	$(BIN)/python -m bench.pipeline_throughput
+	$(BIN)/python -m bench.model_selection
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache var
