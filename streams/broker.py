@@ -16,6 +16,8 @@ from importlib import resources
 from pathlib import Path
 from types import TracebackType
 
+from wirestream.streams.processes import stop_process
+
 
 class BrokerError(RuntimeError):
     pass
@@ -105,14 +107,8 @@ class EmbeddedBroker:
 
     def stop(self, timeout: float = 10.0) -> None:
         proc, self.process = self.process, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        if proc is not None:
+            stop_process(proc, signal.SIGTERM, timeout)
 
     def __enter__(self) -> EmbeddedBroker:
         return self if self.process else self.start()

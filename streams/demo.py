@@ -24,9 +24,8 @@ from wirestream.training.corpus import load_corpus
 def sample_messages(settings: Settings, count: int) -> list[bytes]:
     """Held-out corpus stories (never fitted on), plus three malformed messages."""
     held = set(read_manifest(settings.model_dir).get("held_out_ids", []))
-    stories = [s for s in load_corpus([DEFAULT_CORPUS]) if s.id in held] or load_corpus(
-        [DEFAULT_CORPUS]
-    )
+    corpus = load_corpus([DEFAULT_CORPUS])
+    stories = [s for s in corpus if s.id in held] or corpus
     random.Random(7).shuffle(stories)
     messages = [
         json.dumps(

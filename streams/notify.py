@@ -22,6 +22,7 @@ from kafka import KafkaConsumer, KafkaProducer
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from wirestream.settings import Settings
+from wirestream.streams.publish import producer as publish_producer
 
 log = logging.getLogger("wirestream.notify")
 
@@ -121,9 +122,7 @@ def run_notifier(
         max_poll_records=50,
         **settings.kafka_python_security(),
     )
-    producer = KafkaProducer(
-        bootstrap_servers=settings.bootstrap_servers, acks="all", **settings.kafka_python_security()
-    )
+    producer = publish_producer(settings, client_id=f"{settings.app_id}-notify")
     log.info("wirestream notify ready: %s -> webhook", settings.topic_alerts)
     delivered = 0
     last_activity = time.monotonic()

@@ -12,6 +12,7 @@ import sys
 import threading
 
 from wirestream.settings import Settings
+from wirestream.streams.processes import stop_process
 
 READY_LINE = "wirestream worker ready"
 
@@ -68,12 +69,6 @@ class WorkerProcess:
         return False
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        code = stop_process(self.proc, sig, timeout)
         self._reader.join(5)
-        return self.proc.returncode
+        return code

@@ -20,6 +20,7 @@ import yaml
 
 from wirestream.settings import REPO_ROOT
 from wirestream.streams.broker import free_port
+from wirestream.streams.processes import stop_process
 
 CONFIG_DIR = REPO_ROOT / "deploy" / "prometheus"
 
@@ -92,13 +93,8 @@ class LocalPrometheus:
         return float(result[0]["value"][1]) if result else None
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
         if self.proc:
+            stop_process(self.proc, timeout=20)
             self.log.close()
         self.proc = None
 
