@@ -1,38 +1,56 @@
 """The Faust application: input topic -> batch -> pipeline -> output topics.
 
 The agent moves bytes only; what happens to a story is decided by
-``wirestream.pipeline.process_batch``. Outputs are awaited until the broker
-has them before the batch is acknowledged, so a crash re-delivers rather than
-loses (at-least-once; consumers de-duplicate on the story id key).
+``wirestream.pipeline.process_batch``. The story's path, in order:
+
+1. events are taken as they come: a batch is whatever is already waiting when
+   the previous batch is done, up to ``WIRESTREAM_BATCH_SIZE`` (adaptive
+   batching: one story at low load, full batches under a backlog, no timer);
+2. ``process_batch`` validates, classifies and routes, dead-lettering any
+   message that fails at any step;
+3. every output is sent and awaited until the broker has it, retrying with
+   backoff (``streams/delivery.py``);
+4. only then are the events acknowledged, so Faust may commit past them.
+
+If step 3 cannot finish, the worker exits with code 3 without acknowledging:
+a restart re-reads the batch (at-least-once; consumers de-duplicate on the
+story id key). Nothing is skipped, and an exception never lets Faust restart
+the agent and move on.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
+import os
 import ssl
-from dataclasses import dataclass
-from typing import Any
+import sys
+import time
+from typing import Any, NoReturn
 
 import faust
 from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
 
 from wirestream.alerts import AlertRule
-from wirestream.models.persistence import LoadedModel
-from wirestream.pipeline import PipelineConfig, RawMessage, process_batch
+from wirestream.pipeline import (
+    MAX_REQUEST_BYTES,
+    Outgoing,
+    PipelineConfig,
+    RawMessage,
+    process_batch,
+)
 from wirestream.routing import RoutingConfig
 from wirestream.settings import Settings
+from wirestream.story import InputLimits
+from wirestream.streams.delivery import DeliveryFailed, deliver
+from wirestream.streams.faust_transport import wire_app_class
+from wirestream.streams.health import Health
 from wirestream.streams.metrics import WorkerMetrics
+from wirestream.streams.model_holder import ModelHolder
 
 log = logging.getLogger("wirestream.worker")
 
-
-@dataclass
-class ModelHolder:
-    """Indirection so a running worker can swap models without restarting."""
-
-    current: LoadedModel
+EXIT_UNDELIVERED = 3
 
 
 def pipeline_config(settings: Settings, rules: list[AlertRule]) -> PipelineConfig:
@@ -47,12 +65,13 @@ def pipeline_config(settings: Settings, rules: list[AlertRule]) -> PipelineConfi
             rules=rules,
         ),
         deadletter=settings.topic_deadletter,
-        max_body_bytes=settings.max_body_bytes,
+        limits=InputLimits.from_settings(settings),
+        deadletter_max_payload_bytes=settings.deadletter_max_payload_bytes,
     )
 
 
 def faust_credentials(settings: Settings) -> Any:
-    protocol = settings.broker_security_protocol.upper()
+    protocol = settings.broker_security_protocol
     context = None
     if "SSL" in protocol:
         context = ssl.create_default_context(cafile=settings.broker_ssl_cafile or None)
@@ -68,10 +87,10 @@ def faust_credentials(settings: Settings) -> Any:
     return None
 
 
-def create_app(
-    settings: Settings, model: ModelHolder, rules: list[AlertRule], metrics: WorkerMetrics
-) -> faust.App:
-    app = faust.App(
+def faust_app(settings: Settings, metrics: WorkerMetrics | None = None) -> faust.App:
+    """A Faust app with the project's transport settings; topics are never declared by Faust."""
+    app_class = wire_app_class(settings.fetch_max_wait_ms)
+    app = app_class(
         settings.app_id,
         broker=settings.faust_broker,
         broker_credentials=faust_credentials(settings),
@@ -79,47 +98,119 @@ def create_app(
         value_serializer="raw",
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,
+        topic_allow_declare=False,  # `wirestream topics create` is the deliberate step
+        topic_disable_leader=True,
         broker_session_timeout=settings.broker_session_timeout_s,
+        broker_request_timeout=max(
+            settings.broker_request_timeout_s, settings.broker_session_timeout_s
+        ),
+        broker_heartbeat_interval=min(3.0, settings.broker_session_timeout_s / 3),
+        broker_commit_interval=settings.commit_interval_s,
         consumer_auto_offset_reset="earliest",
+        consumer_max_fetch_size=max(1_048_576, 2 * settings.max_message_bytes),
         producer_acks=-1,
+        producer_max_request_size=MAX_REQUEST_BYTES,
+        producer_request_timeout=settings.broker_request_timeout_s,
         processing_guarantee="at_least_once",
         web_enabled=False,
-        datadir=str(settings.data_dir / settings.app_id),
+        datadir=str(settings.data_dir / "faust" / settings.app_id),
     )
-    app.monitor = PrometheusMonitor(
-        metrics=FaustMetrics.create(metrics.registry, "wirestream_faust")
-    )
+    if metrics is not None:
+        app.monitor = PrometheusMonitor(
+            metrics=FaustMetrics.create(metrics.registry, "wirestream_faust")
+        )
+    return app
+
+
+def fatal(message: str, code: int) -> NoReturn:
+    """Stop the process now, acknowledging nothing more: a restart re-reads what was pending."""
+    log.critical("%s; exiting with code %d without acknowledging the batch", message, code)
+    print(f"wirestream worker: {message}", file=sys.stderr, flush=True)
+    logging.shutdown()
+    os._exit(code)
+
+
+def create_app(
+    settings: Settings,
+    model: ModelHolder,
+    rules: list[AlertRule],
+    metrics: WorkerMetrics,
+    health: Health,
+) -> faust.App:
+    app = faust_app(settings, metrics)
     cfg = pipeline_config(settings, rules)
-    source = app.topic(
-        settings.topic_input, key_type=bytes, value_type=bytes, partitions=settings.partitions
-    )
-    outputs = {
-        name: app.topic(name, key_type=bytes, value_type=bytes, partitions=settings.partitions)
-        for name in settings.output_topics
-    }
+    source = app.topic(settings.topic_input, key_type=bytes, value_type=bytes)
+
+    async def send(out: Outgoing) -> Any:
+        return await app.producer.send(out.topic, out.key, out.value, None, None, None)
+
+    def on_retry(failed: int, exc: BaseException) -> None:
+        metrics.send_retries.inc(failed)
+
+    async def handle(events: list[Any]) -> None:
+        """One batch, lossless: processed and delivered, or the process stops."""
+        model.refresh_between_batches()
+        messages = [
+            RawMessage(
+                value=e.message.value,
+                key=e.message.key,
+                topic=e.message.topic,
+                partition=e.message.partition,
+                offset=e.message.offset,
+                timestamp=e.message.timestamp,
+            )
+            for e in events
+        ]
+        try:
+            result = process_batch(messages, model.current, cfg)
+        except Exception as exc:  # process_batch isolates per message; this is a bug
+            log.exception("a batch of %d raised in process_batch", len(messages))
+            fatal(f"processing a batch failed: {type(exc).__name__}: {exc}", EXIT_UNDELIVERED)
+        try:
+            await deliver(
+                result.outgoing,
+                send,
+                max_attempts=settings.send_max_attempts,
+                backoff_s=settings.send_backoff_s,
+                on_retry=on_retry,
+            )
+        except DeliveryFailed as exc:
+            metrics.send_failures.inc()
+            fatal(str(exc), EXIT_UNDELIVERED)
+        metrics.observe_batch(len(events), result)
+        health.batch_done(len(result.classified))
+        _record_lag(app, metrics, messages)
 
     @app.agent(source, concurrency=1)  # >1 can commit past unfinished events (faust #606)
     async def classify_stories(stream: faust.StreamT) -> None:
-        async for events in stream.take_events(settings.batch_size, within=settings.batch_within_s):
-            messages = [
-                RawMessage(
-                    value=e.message.value,
-                    key=e.message.key,
-                    topic=e.message.topic,
-                    partition=e.message.partition,
-                    offset=e.message.offset,
-                    timestamp=e.message.timestamp,
-                )
-                for e in events
-            ]
-            result = process_batch(messages, model.current, cfg)
-            pending = [
-                await outputs[out.topic].send(key=out.key, value=out.value, force=True)
-                for out in result.outgoing
-            ]
-            await asyncio.gather(*pending)  # delivered before take_events acks the batch
-            metrics.observe_batch(len(events), result)
-            _record_lag(app, metrics, messages)
+        manual = stream.noack()
+        waiting = manual.channel.queue  # events already fetched and not yet taken
+        batch: list[Any] = []
+        async for event in manual.events():
+            batch.append(event)
+            if len(batch) < settings.batch_size and not waiting.empty():
+                continue
+            await handle(batch)
+            for e in batch:
+                await manual.ack(e)
+            batch = []
+
+    @app.on_partitions_assigned.connect
+    async def on_assigned(app: faust.App, assigned: set[Any], **_: Any) -> None:
+        mine = sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned)
+        first = not health.assigned
+        health.partitions_assigned(len(assigned))
+        if first:
+            log.info(
+                "wirestream worker ready: partitions assigned [%s]; %s -> %s (model %s, %d alert rules)",
+                ", ".join(mine) or "none: more workers than partitions",
+                settings.topic_input,
+                ", ".join(settings.output_topics),
+                model.current.version,
+                len(rules),
+            )
+        else:
+            log.info("partitions reassigned: [%s]", ", ".join(mine) or "none")
 
     @app.on_partitions_revoked.connect
     async def forget_lag(app: faust.App, revoked: set[Any], **_: Any) -> None:
@@ -128,16 +219,7 @@ def create_app(
             with contextlib.suppress(KeyError):
                 metrics.lag.remove(tp.topic, str(tp.partition))
 
-    @app.task
-    async def announce() -> None:
-        log.info(
-            "wirestream worker ready: %s -> %s (model %s, %d alert rules)",
-            settings.topic_input,
-            ", ".join(settings.output_topics),
-            model.current.version,
-            len(rules),
-        )
-
+    app.wirestream_started = time.monotonic()  # type: ignore[attr-defined]
     return app
 
 

@@ -69,9 +69,12 @@ def wait_for_kafka(bootstrap: str, timeout: float = 30.0) -> None:
 class EmbeddedBroker:
     """Run Tansu on a local port; use as a context manager."""
 
-    def __init__(self, port: int | None = None, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, port: int | None = None, host: str = "127.0.0.1", advertised_port: int | None = None
+    ) -> None:
         self.host = host
         self.port = port or free_port()
+        self.advertised_port = advertised_port or self.port  # a test proxy in front of it
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -80,6 +83,7 @@ class EmbeddedBroker:
 
     def start(self, timeout: float = 30.0, quiet: bool = True) -> EmbeddedBroker:
         url = f"tcp://{self.host}:{self.port}"
+        advertised = f"tcp://{self.host}:{self.advertised_port}"
         out = subprocess.DEVNULL if quiet else None
         self.process = subprocess.Popen(
             [
@@ -88,7 +92,7 @@ class EmbeddedBroker:
                 "--listener-url",
                 url,
                 "--advertised-listener-url",
-                url,
+                advertised,
                 "--storage-engine",
                 "memory://tansu/",
             ],
@@ -97,7 +101,7 @@ class EmbeddedBroker:
             start_new_session=True,
         )
         try:
-            wait_for_kafka(self.bootstrap, timeout)
+            wait_for_kafka(f"{self.host}:{self.advertised_port}", timeout)
         except BrokerError:
             self.stop()
             raise

@@ -12,6 +12,16 @@ def _settings() -> Settings:
     return Settings.from_env()
 
 
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} must be at least 1")
+    return number
+
+
 def cmd_broker(args: argparse.Namespace) -> int:
     from wirestream.streams.broker import run_foreground
 
@@ -24,7 +34,7 @@ def cmd_topics_create(args: argparse.Namespace) -> int:
     settings = _settings()
     if args.partitions:
         settings = settings.replace(partitions=args.partitions)
-    status = ensure_topics(settings)
+    status = ensure_topics(settings, timeout=5.0)
     for topic, state in status.items():
         print(f"{topic:<24} {state}")
     return 0 if all(s in ("created", "exists") for s in status.values()) else 1
@@ -58,7 +68,7 @@ def cmd_tail(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from wirestream.streams.demo import run_demo
 
-    return run_demo(port=args.port, count=args.count, duration=args.duration)
+    return run_demo(port=args.port, count=args.count, duration=args.duration, verbose=args.verbose)
 
 
 def cmd_notify(args: argparse.Namespace) -> int:
@@ -79,7 +89,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         dest="topics_cmd", required=True
     )
     tc = topics.add_parser("create", help="create every topic (idempotent)")
-    tc.add_argument("--partitions", type=int, help="override WIRESTREAM_PARTITIONS")
+    tc.add_argument("--partitions", type=_positive, help="override WIRESTREAM_PARTITIONS")
     tc.set_defaults(func=cmd_topics_create)
 
     w = sub.add_parser("worker", help="run a Faust worker (settings from WIRESTREAM_*)")
@@ -94,18 +104,23 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     t.add_argument("topic")
     t.add_argument("--json", action="store_true", help="raw JSON, one message a line")
     t.add_argument("--from-beginning", action="store_true")
-    t.add_argument("--max", type=int, help="stop after this many messages")
+    t.add_argument("--max", type=_positive, help="stop after this many messages")
     t.add_argument("--idle-timeout", type=float, help="stop after this many quiet seconds")
     t.set_defaults(func=cmd_tail)
 
     n = sub.add_parser("notify", help="post alerts to a Slack-compatible webhook")
     n.add_argument("--webhook", help="override WIRESTREAM_WEBHOOK_URL")
-    n.add_argument("--max", type=int, help="stop after delivering this many alerts")
+    n.add_argument("--max", type=_positive, help="stop after handling this many alerts")
     n.add_argument("--idle-timeout", type=float, help="stop after this many quiet seconds")
     n.set_defaults(func=cmd_notify)
 
     d = sub.add_parser("demo", help="broker + worker + sample stories, shown live (make run)")
     d.add_argument("--port", type=int, default=0, help="broker port (default: a free one)")
-    d.add_argument("--count", type=int, default=60, help="sample stories to publish")
+    d.add_argument("--count", type=_positive, default=60, help="sample stories to publish")
     d.add_argument("--duration", type=float, help="stop by itself after this many seconds")
+    d.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show the worker's log too (else in var/demo/worker.log)",
+    )
     d.set_defaults(func=cmd_demo)

@@ -1,4 +1,9 @@
-"""``make run``: embedded broker, one worker, sample stories, live output. Ctrl-C stops it all."""
+"""``make run``: embedded broker, one worker, sample stories, live output. Ctrl-C stops it all.
+
+What it shows is the stories: the classified records, alerts and dead letters
+as they arrive. The worker's own log goes to ``var/demo/worker.log`` (or to the
+screen with ``--verbose``).
+"""
 
 from __future__ import annotations
 
@@ -9,23 +14,23 @@ import sys
 import threading
 import time
 from collections import Counter
+from pathlib import Path
 
 from kafka import KafkaConsumer, TopicPartition
 
-from wirestream.models.persistence import read_manifest
 from wirestream.settings import DEFAULT_CORPUS, Settings
 from wirestream.streams.admin import ensure_topics
 from wirestream.streams.broker import EmbeddedBroker
 from wirestream.streams.publish import format_record, publish
 from wirestream.streams.worker_process import WorkerProcess
 from wirestream.training.corpus import load_corpus
+from wirestream.training.split import is_held_out
 
 
-def sample_messages(settings: Settings, count: int) -> list[bytes]:
-    """Held-out corpus stories (never fitted on), plus three malformed messages."""
-    held = set(read_manifest(settings.model_dir).get("held_out_ids", []))
+def sample_messages(count: int) -> list[bytes]:
+    """Held-out corpus stories (never fitted on: the split is fixed by id), plus malformed input."""
     corpus = load_corpus([DEFAULT_CORPUS])
-    stories = [s for s in corpus if s.id in held] or corpus
+    stories = [s for s in corpus if is_held_out(s.id)]
     random.Random(7).shuffle(stories)
     messages = [
         json.dumps(
@@ -38,16 +43,20 @@ def sample_messages(settings: Settings, count: int) -> list[bytes]:
         b'{"id": "demo-broken", "headline": "Truncated',
         b"\xff\xfenot utf-8",
         json.dumps({"id": "demo-empty", "headline": "No body", "body": ""}).encode(),
+        b"[" * 2000,
     ]
     for i, msg in enumerate(bad):
-        messages.insert((i + 1) * len(messages) // 4, msg)
+        messages.insert((i + 1) * len(messages) // (len(bad) + 1), msg)
     return messages
 
 
-def run_demo(port: int = 0, count: int = 60, duration: float | None = None) -> int:
+def run_demo(
+    port: int = 0, count: int = 60, duration: float | None = None, verbose: bool = False
+) -> int:
     base = Settings.from_env()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    log_path = base.data_dir / "demo" / "worker.log"
     with EmbeddedBroker(port=port or None) as broker:
         settings = base.replace(broker=f"kafka://{broker.bootstrap}")
         print(f"== embedded broker on {broker.bootstrap}")
@@ -55,17 +64,32 @@ def run_demo(port: int = 0, count: int = 60, duration: float | None = None) -> i
         print(
             f"== topics ready ({settings.partitions} partitions): {', '.join(settings.all_topics)}"
         )
-        worker = WorkerProcess(settings, echo_prefix="  [worker] ")
+        worker = WorkerProcess(
+            settings,
+            echo_prefix="  [worker] " if verbose else None,
+            log_path=None if verbose else log_path,
+        )
         try:
             if not worker.wait_ready(90):
-                print("== worker did not become ready; see its log above", file=sys.stderr)
+                print(worker.output[-3000:], file=sys.stderr)
+                print("== the worker did not become ready (its log is above)", file=sys.stderr)
                 return 1
-            print(f"== worker up; metrics at http://127.0.0.1:{settings.metrics_port}/metrics")
-            messages = sample_messages(settings, count)
+            version = next(
+                (ln.split("(model ")[1].split(",")[0] for ln in worker.lines if "(model " in ln),
+                "?",
+            )
+            print(
+                f"== worker ready with model {version}; metrics at http://{settings.metrics_host}:{settings.metrics_port}/metrics"
+            )
+            if not verbose:
+                print(
+                    f"   (its log: {_shown(log_path)}; `wirestream demo --verbose` shows it here)"
+                )
+            messages = sample_messages(count)
             publish(settings, messages, total=len(messages))
             print(
-                f"== published {len(messages)} messages (3 deliberately malformed) to "
-                f"{settings.topic_input}; watching the output topics (Ctrl-C to stop)"
+                f"== published {len(messages)} messages ({len(messages) - count} deliberately malformed) "
+                f"to {settings.topic_input}; watching the output topics (Ctrl-C to stop)"
             )
             _watch(settings, stop, duration)
         except KeyboardInterrupt:
@@ -78,8 +102,19 @@ def run_demo(port: int = 0, count: int = 60, duration: float | None = None) -> i
     return 0
 
 
+def _shown(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def _watch(settings: Settings, stop: threading.Event, duration: float | None) -> None:
-    cons = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False)
+    cons = KafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers,
+        enable_auto_commit=False,
+        fetch_max_wait_ms=100,
+    )
     tps = [
         TopicPartition(t, p)
         for t in settings.output_topics

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
+from wirestream.models.persistence import MODEL_LOAD_REASONS
 from wirestream.pipeline import BatchResult
 from wirestream.story import REASONS
 from wirestream.taxonomy import FOCUS_VALUES, STANCES, TOPICS
@@ -89,7 +90,23 @@ class WorkerMetrics:
         self.model_info = Info("wirestream_model", "The model this worker serves", registry=r)
         self.model_load_failures = Counter(
             "wirestream_model_load_failures",
-            "Failed attempts to load or verify a model",
+            "Models refused or failed to load, by reason",
+            ["reason"],
+            registry=r,
+        )
+        self.model_reloads = Counter(
+            "wirestream_model_reloads",
+            "Models swapped in by a running worker",
+            registry=r,
+        )
+        self.send_retries = Counter(
+            "wirestream_send_retries",
+            "Output records whose send failed and was retried",
+            registry=r,
+        )
+        self.send_failures = Counter(
+            "wirestream_send_failures",
+            "Batches whose outputs could not be delivered (the worker then stops)",
             registry=r,
         )
         self.lag = Gauge(
@@ -105,6 +122,8 @@ class WorkerMetrics:
         )
         for reason in REASONS:
             self.deadlettered.labels(reason=reason)
+        for reason in MODEL_LOAD_REASONS:
+            self.model_load_failures.labels(reason=reason)
         for topic in output_topics:
             self.routed.labels(topic=topic)
         for rule in alert_rules:
@@ -149,8 +168,3 @@ class WorkerMetrics:
             self.routed.labels(topic=self.deadletter_topic).inc(len(result.deadletters))
         for seconds in result.latencies:
             self.end_to_end.observe(seconds)
-
-
-def serve(registry: CollectorRegistry, port: int, addr: str = "0.0.0.0") -> None:
-    """Expose ``/metrics`` on its own port (one per worker; see README on several workers)."""
-    start_http_server(port, addr=addr, registry=registry)

@@ -10,8 +10,11 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import NoBrokersAvailable
 
+from wirestream.errors import UserError
 from wirestream.settings import Settings
+from wirestream.streams.admin import broker_unreachable
 
 
 def producer(settings: Settings, **overrides: Any) -> KafkaProducer:
@@ -24,14 +27,17 @@ def producer(settings: Settings, **overrides: Any) -> KafkaProducer:
     }
     opts.update(settings.kafka_python_security())
     opts.update(overrides)
-    return KafkaProducer(**opts)
+    try:
+        return KafkaProducer(**opts)
+    except NoBrokersAvailable as exc:
+        raise broker_unreachable(settings, exc) from None
 
 
 def story_key(line: bytes) -> bytes | None:
     """The story id as the key when the line is a JSON object with a string id."""
     try:
         obj = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     if isinstance(obj, dict) and isinstance(obj.get("id"), str):
         return obj["id"].encode("utf-8")
@@ -40,6 +46,8 @@ def story_key(line: bytes) -> bytes | None:
 
 def read_lines(path: str) -> Iterator[bytes]:
     """Raw lines, unparsed: malformed input is published as-is, for the worker to dead-letter."""
+    if path != "-" and not Path(path).is_file():
+        raise UserError(f"input file {path} does not exist")
     stream = sys.stdin.buffer if path == "-" else Path(path).open("rb")  # noqa: SIM115
     with stream:
         for line in stream:
@@ -94,16 +102,20 @@ def _bar(out: TextIO, done: int, total: int | None, started: float) -> None:
 
 def consumer(settings: Settings, topic: str, from_beginning: bool) -> KafkaConsumer:
     """Group-less consumer with every partition assigned (no offsets committed)."""
-    cons = KafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers,
-        enable_auto_commit=False,
-        client_id=f"{settings.app_id}-tail",
-        **settings.kafka_python_security(),
-    )
+    try:
+        cons = KafkaConsumer(
+            bootstrap_servers=settings.bootstrap_servers,
+            enable_auto_commit=False,
+            client_id=f"{settings.app_id}-tail",
+            fetch_max_wait_ms=100,
+            **settings.kafka_python_security(),
+        )
+    except NoBrokersAvailable as exc:
+        raise broker_unreachable(settings, exc) from None
     parts = cons.partitions_for_topic(topic)
     if not parts:
         cons.close()
-        raise SystemExit(f"topic {topic!r} does not exist (run `wirestream topics create`)")
+        raise UserError(f"topic {topic!r} does not exist (run `wirestream topics create`)")
     tps = [TopicPartition(topic, p) for p in sorted(parts)]
     cons.assign(tps)
     if from_beginning:
@@ -114,7 +126,14 @@ def consumer(settings: Settings, topic: str, from_beginning: bool) -> KafkaConsu
 
 
 def format_record(topic: str, value: bytes) -> str:
-    """One readable line per message, whatever the topic."""
+    """One readable line per message, whatever the topic (raw when the shape is unexpected)."""
+    try:
+        return _format(topic, value)
+    except Exception:
+        return f"{topic}  {value[:160]!r}"
+
+
+def _format(topic: str, value: bytes) -> str:
     try:
         rec = json.loads(value)
     except ValueError:
@@ -161,15 +180,17 @@ def tail(
                     break
                 continue
             last = time.monotonic()
-            for records in batch.values():
-                for r in records:
-                    if as_json:
-                        out.write(r.value.decode("utf-8", errors="replace") + "\n")
-                    else:
-                        out.write(format_record(topic, r.value) + "\n")
-                    seen += 1
-                    if max_messages is not None and seen >= max_messages:
-                        break
+            records = [r for part in batch.values() for r in part]
+            if max_messages is not None:
+                records = records[: max_messages - seen]
+            for r in records:
+                if r.value is None:
+                    out.write(f"{topic}  <tombstone, key {r.key!r}>\n")
+                elif as_json:
+                    out.write(r.value.decode("utf-8", errors="replace") + "\n")
+                else:
+                    out.write(format_record(topic, r.value) + "\n")
+            seen += len(records)
             out.flush()
     except KeyboardInterrupt:
         pass

@@ -1,19 +1,23 @@
-"""``wirestream worker``: settings -> topics -> model -> metrics -> Faust worker."""
+"""``wirestream worker``: settings -> rules -> metrics -> model -> topics -> Faust worker."""
 
 from __future__ import annotations
 
 import logging
-import sys
 import time
 
 from prometheus_client import CollectorRegistry
 
-from wirestream.alerts import AlertRuleError, load_rules
-from wirestream.models.persistence import LoadedModel, ModelLoadError, load_model
+from wirestream.alerts import load_rules
+from wirestream.errors import UserError
+from wirestream.models.persistence import LoadedModel, ModelLoadError
+from wirestream.models.source import model_source
 from wirestream.settings import Settings
-from wirestream.streams.admin import ensure_topics
-from wirestream.streams.app import ModelHolder, create_app
-from wirestream.streams.metrics import WorkerMetrics, serve
+from wirestream.streams.admin import check_topics
+from wirestream.streams.app import create_app
+from wirestream.streams.health import Health, serve
+from wirestream.streams.logs import configure_logging
+from wirestream.streams.metrics import WorkerMetrics
+from wirestream.streams.model_holder import ModelHolder
 
 log = logging.getLogger("wirestream.worker")
 
@@ -29,58 +33,50 @@ def build_metrics(settings: Settings, rule_names: list[str]) -> WorkerMetrics:
     )
 
 
-def _load_model_or_wait(settings: Settings, metrics: WorkerMetrics) -> LoadedModel | None:
+def _load_model_or_wait(settings: Settings, metrics: WorkerMetrics) -> LoadedModel:
     """Load and verify the model; with WIRESTREAM_MODEL_RETRY_S > 0, keep trying (metrics stay up)."""
+    source = model_source(settings)
     while True:
         try:
-            return load_model(settings.model_dir)
+            return source.load()
         except ModelLoadError as exc:
-            metrics.model_load_failures.inc()
-            print(f"wirestream worker: {exc}", file=sys.stderr, flush=True)
+            metrics.model_load_failures.labels(reason=exc.reason).inc()
+            log.error("model refused (%s): %s", exc.reason, exc)
             if settings.model_retry_s <= 0:
-                return None
+                raise UserError(str(exc)) from None
             log.warning("retrying the model load in %.1fs", settings.model_retry_s)
             time.sleep(settings.model_retry_s)
 
 
 def run_worker(settings: Settings) -> int:
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s",
-    )
-    for noisy in ("kafka", "aiokafka"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    try:
-        rules = load_rules(settings.alert_rules)
-    except AlertRuleError as exc:
-        print(f"wirestream worker: {exc}", file=sys.stderr)
-        return 2
+    configure_logging(settings)
+    rules = load_rules(settings.alert_rules)
     metrics = build_metrics(settings, [r.name for r in rules])
-    serve(metrics.registry, settings.metrics_port)
+    health = Health()
+    serve(metrics.registry, settings.metrics_host, settings.metrics_port, health)
     loaded = _load_model_or_wait(settings, metrics)
-    if loaded is None:
-        return 2
     metrics.set_model(loaded.version, loaded.created_at)
-    status = ensure_topics(settings)
-    created = [t for t, s in status.items() if s == "created"]
-    mismatched = {t: s for t, s in status.items() if s not in ("created", "exists")}
-    if created:
-        log.info("created topics: %s", ", ".join(created))
-    if mismatched:
-        for topic, state in mismatched.items():
-            print(f"wirestream worker: topic {topic} {state}", file=sys.stderr)
-        return 2
+    health.model_loaded(loaded.version)
+    check_topics(settings, settings.all_topics)
     log.info(
-        "metrics on :%d/metrics; model %s from %s",
+        "metrics on http://%s:%d/metrics (/healthz, /ready); model %s from %s",
+        settings.metrics_host,
         settings.metrics_port,
         loaded.version,
-        settings.model_dir,
+        loaded.path,
     )
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    app = create_app(settings, ModelHolder(loaded), rules, metrics)
+    (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)
+    holder = ModelHolder(loaded, model_source(settings), metrics, health)
+    app = create_app(settings, holder, rules, metrics, health)
+    holder.attach(app, settings)
 
     from faust import Worker
 
-    worker = Worker(app, loglevel=settings.log_level, quiet=True)
+    class QuietWorker(Worker):
+        def _setup_logging(self) -> None:
+            """Faust would install its own handlers at INFO; ours keep libraries at WARNING."""
+            configure_logging(settings)
+
+    worker = QuietWorker(app, loglevel=settings.log_level, quiet=True)
     worker.execute_from_commandline()  # runs until SIGINT/SIGTERM, then exits the process
     return 0

@@ -26,45 +26,76 @@ def broker() -> Iterator[EmbeddedBroker]:
         yield b
 
 
+TOPIC_FIELDS = (
+    "topic_input",
+    "topic_classified",
+    "topic_humanitarian",
+    "topic_military",
+    "topic_alerts",
+    "topic_review",
+    "topic_deadletter",
+    "topic_labels",
+    "topic_models",
+)
+
+
 @pytest.fixture
-def stream_settings(broker: EmbeddedBroker, model_dir: Path, tmp_path: Path) -> Settings:
-    """Settings with topics and consumer group of their own, so tests never share state."""
+def stream_settings(
+    broker: EmbeddedBroker, model_dir: Path, keys: tuple[Path, Path], tmp_path: Path
+) -> Settings:
+    """Settings with topics, consumer groups and data directory of their own, so tests never
+    share state; the model is the session's signed test model, trusted by its public key."""
     tag = uuid.uuid4().hex[:8]
     base = Settings.from_env(env={})
     settings = base.replace(
         broker=f"kafka://{broker.bootstrap}",
         app_id=f"ws-test-{tag}",
         model_dir=model_dir,
-        data_dir=tmp_path / "faust",
+        model_public_keys=str(keys[1]),
+        data_dir=tmp_path / "data",
         metrics_port=free_port(),
-        batch_within_s=0.2,
-        **{
-            f: f"t{tag}.{getattr(base, f)}"
-            for f in (
-                "topic_input",
-                "topic_classified",
-                "topic_humanitarian",
-                "topic_military",
-                "topic_alerts",
-                "topic_review",
-                "topic_deadletter",
-            )
-        },
+        labeller_metrics_port=free_port(),
+        console_port=free_port(),
+        **{f: f"t{tag}.{getattr(base, f)}" for f in TOPIC_FIELDS},
     )
     ensure_topics(settings)
     return settings
 
 
+PROBE_PREFIX = "probe-"
+
+
+def wait_processing(settings: Settings, timeout: float = 60) -> None:
+    """Readiness that means something: a probe story goes in and its record comes out."""
+    from wirestream.streams.publish import publish
+
+    probe = f"{PROBE_PREFIX}{uuid.uuid4().hex[:8]}"
+    story = {"id": probe, "headline": "Readiness probe", "body": "A probe story for the tests."}
+    publish(settings, [json.dumps(story).encode()], progress=None)
+    reader = TopicReader(settings, [settings.topic_classified])
+    try:
+        seen = reader.poll_until(
+            lambda r: any(json.loads(x.value)["id"] == probe for x in r[settings.topic_classified]),
+            timeout,
+        )
+    finally:
+        reader.close()
+    assert seen, f"probe {probe} was not classified within {timeout}s"
+
+
 @pytest.fixture
 def start_worker() -> Iterator[Callable[..., WorkerProcess]]:
+    """A real worker process, ready = partitions assigned and (``probe=True``) a story processed."""
     started: list[WorkerProcess] = []
 
-    def _start(settings: Settings, **kw: Any) -> WorkerProcess:
+    def _start(settings: Settings, probe: bool = False, **kw: Any) -> WorkerProcess:
         w = WorkerProcess(settings, **kw)
         started.append(w)
         if not w.wait_ready(90):
             w.stop(signal.SIGKILL)
             raise AssertionError(f"worker not ready in 90s:\n{w.output[-4000:]}")
+        if probe:
+            wait_processing(settings)
         return w
 
     yield _start
@@ -72,12 +103,28 @@ def start_worker() -> Iterator[Callable[..., WorkerProcess]]:
         w.stop(signal.SIGKILL)
 
 
+def committed_offsets(settings: Settings, topic: str) -> dict[int, int]:
+    """The worker group's committed offset per partition of ``topic`` (0 when none)."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers,
+        group_id=settings.app_id,
+        enable_auto_commit=False,
+    )
+    try:
+        parts = sorted(consumer.partitions_for_topic(topic) or ())
+        return {p: consumer.committed(TopicPartition(topic, p)) or 0 for p in parts}
+    finally:
+        consumer.close(autocommit=False)
+
+
 class TopicReader:
     """Group-less reader of several topics from offset 0: counts what really arrived."""
 
     def __init__(self, settings: Settings, topics: list[str]) -> None:
         self.consumer = KafkaConsumer(
-            bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False
+            bootstrap_servers=settings.bootstrap_servers,
+            enable_auto_commit=False,
+            fetch_max_wait_ms=50,
         )
         tps = [
             TopicPartition(t, p)
@@ -98,7 +145,12 @@ class TopicReader:
         return done(self.records)
 
     def values(self, topic: str) -> list[dict[str, Any]]:
-        return [json.loads(r.value) for r in self.records[topic]]
+        """Decoded records, without the readiness probes."""
+        out = [json.loads(r.value) for r in self.records[topic]]
+        return [r for r in out if not str(r.get("id", "")).startswith(PROBE_PREFIX)]
+
+    def ids(self, topic: str) -> list[str]:
+        return [r["id"] for r in self.values(topic)]
 
     def close(self) -> None:
         self.consumer.close()

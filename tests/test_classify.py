@@ -1,6 +1,7 @@
 """The batch classification function and the offline CLI around it."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -42,7 +43,9 @@ def test_records_are_complete_and_consistent(loaded_model, corpus):
         assert r["focus"] == focus(r["humanitarian"], r["military"])
         for k in ("topic_score", "stance_score", "humanitarian_score", "military_score"):
             assert 0.0 <= r[k] <= 1.0
-        assert r["humanitarian"] == (r["humanitarian_score"] >= 0.5)
+        for tag in ("humanitarian", "military"):  # a tag's score is P(true), its threshold chosen
+            score, threshold = r[f"{tag}_score"], loaded_model.thresholds[tag]
+            assert r[tag] == (score >= threshold) or abs(score - threshold) < 1e-4
         assert r["model_version"] == loaded_model.version
         assert r["language_detected"] is True
 
@@ -66,12 +69,17 @@ def test_explain_names_terms_for_every_head(loaded_model, corpus):
     assert any(rec["explanation"].values())
 
 
-def test_cli_classify_stdin_to_stdout_and_reports_bad_lines(model_dir, corpus):
+def _env(keys) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WIRESTREAM_")}
+    return env | {"WIRESTREAM_MODEL_PUBLIC_KEYS": str(keys[1])}
+
+
+def test_cli_classify_stdin_to_stdout_and_reports_bad_lines(model_dir, corpus, keys):
     good = [{"id": s.id, "headline": s.headline, "body": s.body} for s in corpus[:5]]
     lines = (
-        [json.dumps(g, ensure_ascii=False) for g in good[:3]]
-        + ["{bad json"]
-        + [json.dumps(g, ensure_ascii=False) for g in good[3:]]
+        [json.dumps(g, ensure_ascii=False).encode() for g in good[:3]]
+        + [b"{bad json", b"\xff\xfe not utf-8 \x80"]
+        + [json.dumps(g, ensure_ascii=False).encode() for g in good[3:]]
     )
     proc = subprocess.run(
         [
@@ -87,28 +95,52 @@ def test_cli_classify_stdin_to_stdout_and_reports_bad_lines(model_dir, corpus):
             "-",
             "--explain",
         ],
-        input="\n".join(lines) + "\n",
+        input=b"\n".join(lines) + b"\n",
         capture_output=True,
-        text=True,
+        env=_env(keys),
         check=False,
     )
-    assert proc.returncode == 1
-    assert "-:4: invalid_json" in proc.stderr
-    out = [json.loads(line) for line in proc.stdout.splitlines()]
+    stderr = proc.stderr.decode()
+    assert proc.returncode == 1, stderr
+    assert "-:4: invalid_json" in stderr and "-:5: not_utf8" in stderr
+    assert "Traceback" not in stderr
+    out = [json.loads(line) for line in proc.stdout.decode().splitlines()]
     assert [r["id"] for r in out] == [g["id"] for g in good]
     assert all(set(r) >= KEYS and "explanation" in r for r in out)
 
 
-def test_cli_refuses_missing_model(tmp_path):
+def test_cli_refuses_missing_model_and_missing_input_in_one_line(tmp_path, keys, model_dir):
     proc = subprocess.run(
         [sys.executable, "-m", "wirestream.cli", "classify", "--model", str(tmp_path)],
         input="",
         capture_output=True,
         text=True,
+        env=_env(keys),
         check=False,
     )
     assert proc.returncode == 2
-    assert "no model manifest" in proc.stderr
+    assert "no model manifest" in proc.stderr and len(proc.stderr.splitlines()) == 1
+    missing = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "wirestream.cli",
+            "classify",
+            "--model",
+            str(model_dir),
+            "-i",
+            str(tmp_path / "nope.jsonl"),
+        ],
+        capture_output=True,
+        text=True,
+        env=_env(keys),
+        check=False,
+    )
+    assert (
+        missing.returncode == 2
+        and missing.stderr.strip()
+        == f"wirestream classify: input file {tmp_path / 'nope.jsonl'} does not exist"
+    )
 
 
 def test_cli_data_check_exit_codes(tmp_path):

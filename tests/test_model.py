@@ -1,12 +1,21 @@
-"""WireClassifier follows scikit-learn conventions and trains reproducibly."""
+"""WireClassifier follows scikit-learn conventions, trains reproducibly, and stays good enough."""
 
 import numpy as np
 import pytest
 from sklearn.base import clone
 
 from wirestream.models.estimator import HEADS, WireClassifier
-from wirestream.settings import DEFAULT_CORPUS
-from wirestream.training.train import train
+from wirestream.models.persistence import load_model
+from wirestream.models.signing import load_private
+from wirestream.settings import DEFAULT_CORPUS, DEFAULT_WIRE_HELDOUT
+from wirestream.training.evaluate import evaluate
+from wirestream.training.split import is_held_out
+from wirestream.training.train import targets_of, train
+
+# Regression floors on the corpus held-out split (README: "Model" has the measured figures).
+# They sit about 0.08 below what the shipped corpus gives, so a corpus round does not trip
+# them, while a model that learned little (shuffled labels: topic ~0.1, tags ~0.3) fails every one.
+FLOORS = {"topic": 0.75, "stance": 0.82, "humanitarian": 0.80, "military": 0.80}
 
 
 def test_estimator_conventions(corpus):
@@ -23,8 +32,7 @@ def test_estimator_conventions(corpus):
     for p, classes in zip(proba, est.classes_, strict=True):
         assert p.shape == (7, len(classes))
         np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-6)
-    # predict agrees with the most probable class of each head
-    for j, p in enumerate(proba):
+    for j, p in enumerate(proba[:2]):  # topic and stance: the most probable class
         assert list(est.classes_[j][p.argmax(axis=1)]) == list(pred[:, j])
     with pytest.raises(ValueError, match="shape"):
         est.fit(texts, y[:, :2])
@@ -36,42 +44,88 @@ def test_estimator_conventions(corpus):
         clone(est).fit(texts, lonely)
 
 
-def test_same_data_and_seed_give_identical_predictions(tmp_path, corpus, loaded_model):
-    other = train([DEFAULT_CORPUS], tmp_path / "again", progress=lambda _m: None)
-    from wirestream.models.persistence import load_model
+def test_tag_thresholds_decide_the_tags(corpus):
+    sample = corpus[::4]
+    texts = [s.text for s in sample]
+    est = WireClassifier().fit(texts, targets_of(sample))
+    p_true = est.predict_proba(texts)[2][:, list(est.classes_[2]).index(True)]
+    strict = clone(est).set_params(tag_thresholds=(0.9, 0.5)).fit(texts, targets_of(sample))
+    assert list(strict.predict(texts)[:, 2]) == list(p_true >= 0.9)
 
-    again = load_model(tmp_path / "again")
-    texts = [s.text for s in corpus]
-    a = loaded_model.model.predict_proba(texts)
-    b = again.model.predict_proba(texts)
-    for pa, pb in zip(a, b, strict=True):
+
+def test_same_data_and_seed_give_identical_predictions(tmp_path, corpus, loaded_model, keys):
+    other = train(
+        [DEFAULT_CORPUS],
+        tmp_path / "again",
+        signing_key=load_private(keys[0]),
+        progress=lambda _m: None,
+    )
+    from wirestream.models.persistence import TrustPolicy
+    from wirestream.models.signing import load_public_keys
+
+    again = load_model(tmp_path / "again", TrustPolicy(load_public_keys(str(keys[1]))))
+    texts = [s.text for s in corpus[::5]]
+    for pa, pb in zip(
+        loaded_model.model.predict_proba(texts), again.model.predict_proba(texts), strict=True
+    ):
         np.testing.assert_array_equal(pa, pb)
-    assert other["metrics"] == loaded_model.manifest["metrics"]
+    assert other["metrics"]["held_out"] == loaded_model.manifest["metrics"]["held_out"]
     assert other["held_out_ids"] == loaded_model.manifest["held_out_ids"]
 
 
-def test_held_out_metrics_are_in_the_manifest(loaded_model):
+def test_the_seed_never_moves_the_held_out_split(tmp_path, loaded_model, keys):
+    other = train(
+        [DEFAULT_CORPUS],
+        tmp_path / "seed",
+        signing_key=load_private(keys[0]),
+        seed=7,
+        progress=lambda _m: None,
+    )
+    assert other["held_out_ids"] == loaded_model.manifest["held_out_ids"]
+    assert all(is_held_out(i) for i in other["held_out_ids"])
+
+
+def test_manifest_and_report_hold_both_held_out_sets_by_language(loaded_model):
     metrics = loaded_model.manifest["metrics"]
-    for head in HEADS:
-        assert 0.0 <= metrics[head]["macro_f1"] <= 1.0
-    assert metrics["n_held_out"] == len(loaded_model.manifest["held_out_ids"])
-    by_lang = metrics["macro_f1_by_language"]
-    assert set(by_lang) == {"en", "uk", "ru"}
-    assert sum(row["n_stories"] for row in by_lang.values()) == metrics["n_held_out"]
+    assert set(metrics) >= {"held_out", "wire_held_out"}
+    for name in ("held_out", "wire_held_out"):
+        assert set(metrics[name]["by_language"]) == {"en", "uk", "ru"}
+        for head in HEADS:
+            assert "ece" in metrics[name][head]
+    assert metrics["held_out"]["n_stories"] == len(loaded_model.manifest["held_out_ids"])
+    thresholds = loaded_model.manifest["thresholds"]
+    assert tuple(thresholds.values()) == tuple(loaded_model.model.tag_thresholds)
     report = loaded_model.path / "report"
-    for head in HEADS:
-        assert (report / f"confusion-{head}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "macro-F1" in (report / "report.md").read_text()
+    for png in ["reliability.png", *(f"confusion-wire held-out-{h}.png" for h in HEADS)]:
+        assert (report / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png
+    text = (report / "report.md").read_text()
+    assert "wire held-out" in text and "Calibration" in text
 
 
-def test_model_beats_majority_class_on_held_out(loaded_model, corpus):
-    """Far from tuned: a model that learned nothing scores the majority-class baseline."""
-    held = set(loaded_model.manifest["held_out_ids"])
-    test = [s for s in corpus if s.id in held]
-    pred = loaded_model.model.predict([s.text for s in test])
-    for j, head in enumerate(HEADS):
-        truth = [s.targets[j] for s in test]
-        majority = max(set(map(str, truth)), key=[str(t) for t in truth].count)
-        baseline = np.mean([str(t) == majority for t in truth])
-        accuracy = np.mean([str(p) == str(t) for p, t in zip(pred[:, j], truth, strict=True)])
-        assert accuracy > baseline, head
+def _macro(model, stories):
+    m = evaluate(model, [s.text for s in stories], targets_of(stories))
+    return {
+        h: (m[h]["f1"] if h in ("humanitarian", "military") else m[h]["macro_f1"]) for h in HEADS
+    }
+
+
+def test_model_clears_the_regression_floors_and_a_shuffled_model_does_not(loaded_model, corpus):
+    held = [s for s in corpus if is_held_out(s.id)]
+    scores = _macro(loaded_model.model, held)
+    assert {h: s for h, s in scores.items() if s < FLOORS[h]} == {}, scores
+    fit = [s for s in corpus if not is_held_out(s.id)]
+    y = targets_of(fit)
+    rng = np.random.default_rng(0)
+    shuffled = np.column_stack([rng.permutation(y[:, j]) for j in range(y.shape[1])])
+    chance = WireClassifier().fit([s.text for s in fit], shuffled)
+    chance_scores = _macro(chance, held)
+    assert all(chance_scores[h] < FLOORS[h] for h in HEADS), chance_scores
+
+
+def test_wire_register_set_is_evaluated_never_fitted(loaded_model, corpus):
+    from wirestream.training.corpus import load_corpus
+
+    wire_ids = {s.id for s in load_corpus([DEFAULT_WIRE_HELDOUT])}
+    assert loaded_model.manifest["n_train"] == sum(not is_held_out(s.id) for s in corpus)
+    assert not wire_ids & set(loaded_model.manifest["held_out_ids"])
+    assert loaded_model.manifest["metrics"]["wire_held_out"]["n_stories"] == len(wire_ids)

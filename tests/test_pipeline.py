@@ -9,16 +9,18 @@ import pytest
 
 from wirestream import pipeline as pipeline_module
 from wirestream.alerts import AlertRuleError, load_rules, parse_rules
+from wirestream.deadletter import original_payload
 from wirestream.pipeline import PipelineConfig, RawMessage, process_batch
 from wirestream.routing import RoutingConfig, route
 from wirestream.settings import DEFAULT_ALERT_RULES
+from wirestream.story import InputLimits
 
 
-def _cfg(rules=(), threshold=0.5) -> PipelineConfig:
+def _cfg(rules=(), threshold=0.5, **limits) -> PipelineConfig:
     return PipelineConfig(
         routing=RoutingConfig("c", "h", "m", "a", "r", threshold, tuple(rules)),
         deadletter="d",
-        max_body_bytes=10_000,
+        limits=InputLimits(**({"max_body_bytes": 10_000} | limits)),
     )
 
 
@@ -51,6 +53,57 @@ def test_batch_classifies_valid_and_dead_letters_invalid(loaded_model, corpus):
     assert [o.key for o in classified] == [f"p{i}".encode() for i in range(6)]
     assert all(json.loads(o.value)["classified_at"] for o in classified)
     assert sum(o.topic == "d" for o in result.outgoing) == 2
+
+
+POISON = {
+    "deep nesting": b"[" * 2000,
+    "lone surrogate": b'{"id": "p-s", "headline": "\\ud800", "body": "text"}',
+    "NaN": b'{"id": "p-n", "headline": "h", "body": "b", "x": NaN}',
+    "tombstone": None,
+    "huge id": json.dumps({"id": "i" * 100_000, "headline": "h", "body": "b"}).encode(),
+    "3 MB story": json.dumps({"id": "big", "headline": "h", "body": "w " * 1_500_000}).encode(),
+}
+
+
+def test_poison_messages_are_dead_lettered_and_the_rest_of_the_batch_goes_on(loaded_model, corpus):
+    """Every poison message dead-lettered with its reason and (a bounded prefix of) its bytes."""
+    good = [_msg(_story(i, s), i) for i, s in enumerate(corpus[:10])]
+    poison = [_msg(raw, 100 + i) for i, raw in enumerate(POISON.values())]
+    spoof = _msg(
+        json.dumps({"id": "spoof", "headline": "h", "body": "b", "alert_rules": ["fake"]}).encode(),
+        200,
+    )
+    msgs = good[:5] + poison + [spoof] + good[5:]
+    result = process_batch(msgs, loaded_model, _cfg(), clock=lambda: 1010.0)
+    assert sorted(r["id"] for r in result.classified) == sorted(
+        [f"p{i}" for i in range(10)] + ["spoof"]
+    )
+    assert [d["source"]["offset"] for d in result.deadletters] == [
+        100 + i for i in range(len(POISON))
+    ]
+    for dead, raw in zip(result.deadletters, POISON.values(), strict=True):
+        encoded = json.dumps(dead, allow_nan=False).encode()
+        assert len(encoded) < 200_000, "a dead-letter record must fit the producer's request limit"
+        if raw is None:
+            assert dead["payload"] is None
+            continue
+        kept = original_payload(dead)
+        assert raw.startswith(kept) and dead["payload_size"] == len(raw)
+        assert dead["payload_truncated"] == (len(kept) < len(raw))
+        assert dead["payload_sha256"] == __import__("hashlib").sha256(raw).hexdigest()
+    for out in result.outgoing:  # every output is strict JSON without top-level spoofing
+        obj = json.loads(out.value, parse_constant=lambda c: pytest.fail(f"{c} in output"))
+        if out.topic == "c" and obj["id"] == "spoof":
+            assert "alert_rules" not in obj and obj["input_extra"] == {"alert_rules": ["fake"]}
+
+
+def test_an_output_record_that_cannot_fit_is_dead_lettered_not_lost(loaded_model, corpus):
+    msgs = [_msg(_story(i, s), i) for i, s in enumerate(corpus[:3])]
+    cfg = PipelineConfig(routing=_cfg().routing, deadletter="d", max_record_bytes=300)
+    result = process_batch(msgs, loaded_model, cfg)
+    assert result.classified == []
+    assert [d["reason"] for d in result.deadletters] == ["output_too_large"] * 3
+    assert all(d["story_id"] == f"p{i}" for i, d in enumerate(result.deadletters))
 
 
 def test_one_failing_story_is_dead_lettered_and_the_rest_classified(
@@ -101,7 +154,9 @@ def test_route_by_tags_rules_and_confidence():
         }
     )
     cfg = _cfg(rules).routing
-    out = route(_record(), "an aid convoy was hit", cfg)
+    out = route(
+        _record(), "an aid convoy was hit", cfg, explain=lambda: pytest.fail("not for review")
+    )
     assert [t for t, _ in out] == ["c", "h", "m", "a"]
     assert out[3][1]["alert_rules"] == ["war", "kw"]
     low = route(
@@ -109,6 +164,9 @@ def test_route_by_tags_rules_and_confidence():
     )
     assert [t for t, _ in low] == ["c", "r"]
     assert low[1][1]["review_reasons"] == ["stance_score 0.30 < 0.50"]
+    explained = route(_record(stance_score=0.3), "", cfg, explain=lambda: {"stance": ["shell~"]})
+    assert explained[-1][1]["explanation"] == {"stance": ["shell~"]}
+    assert "explanation" not in explained[0][1], "only the review copy carries the explanation"
 
 
 def test_min_scores_and_flags():

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from wirestream.settings import Settings, SettingsError
@@ -52,3 +54,61 @@ def test_sasl_options_for_kafka_python():
     opts = s.kafka_python_security()
     assert opts["security_protocol"] == "SASL_SSL" and opts["sasl_mechanism"] == "SCRAM-SHA-512"
     assert opts["sasl_plain_username"] == "u"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"WIRESTREAM_REVIEW_THRESHOLD": "1.5"},
+            "WIRESTREAM_REVIEW_THRESHOLD=1.5: must be at most 1",
+        ),
+        (
+            {"WIRESTREAM_NOTIFY_MAX_ATTEMPTS": "0"},
+            "WIRESTREAM_NOTIFY_MAX_ATTEMPTS=0: must be at least 1",
+        ),
+        (
+            {"WIRESTREAM_METRICS_PORT": "99999"},
+            "WIRESTREAM_METRICS_PORT=99999: must be at most 65535",
+        ),
+        ({"WIRESTREAM_PARTITIONS": "0"}, "WIRESTREAM_PARTITIONS=0: must be at least 1"),
+        ({"WIRESTREAM_LOG_LEVEL": "loud"}, "WIRESTREAM_LOG_LEVEL='loud': must be one of debug"),
+        ({"WIRESTREAM_BROKER_SECURITY_PROTOCOL": "tls"}, "must be one of PLAINTEXT, SSL"),
+        ({"WIRESTREAM_SEND_BACKOFF_S": "nan"}, "is not a valid number"),
+        ({"WIRESTREAM_CREATE_TOPICS": "maybe"}, "is not a valid boolean"),
+        ({"WIRESTREAM_TOPIC_INPUT": "wire stories"}, "may only contain"),
+        ({"WIRESTREAM_PARTITONS": "4"}, "WIRESTREAM_PARTITONS is not a wirestream setting"),
+    ],
+)
+def test_every_value_is_range_checked_at_start_up_naming_the_variable(env, message):
+    with pytest.raises(SettingsError, match=re.escape(message)):
+        Settings.from_env(env=env)
+
+
+def test_secrets_never_appear_in_reprs_or_errors():
+    s = Settings.from_env(
+        env={
+            "WIRESTREAM_BROKER_SASL_PASSWORD": "hunter2",
+            "WIRESTREAM_WEBHOOK_URL": "https://hooks.example/T0/B0/secret-token",
+            "WIRESTREAM_CONSOLE_SECRET_KEY": "k" * 44,
+        }
+    )
+    for text in (repr(s), str(s), f"{s}"):
+        assert "hunter2" not in text and "secret-token" not in text and "k" * 44 not in text
+        assert "broker_sasl_password='***'" in text
+
+
+def test_protocol_and_mechanism_names_are_case_insensitive_everywhere():
+    s = Settings.from_env(
+        env={
+            "WIRESTREAM_BROKER_SECURITY_PROTOCOL": "sasl_ssl",
+            "WIRESTREAM_BROKER_SASL_MECHANISM": "scram-sha-256",
+        }
+    )
+    assert s.broker_security_protocol == "SASL_SSL"
+    assert s.kafka_python_security()["security_protocol"] == "SASL_SSL"
+    from wirestream.streams.aio import aiokafka_security
+    from wirestream.streams.app import faust_credentials
+
+    assert aiokafka_security(s)["security_protocol"] == "SASL_SSL"
+    assert faust_credentials(s).mechanism.name == "SCRAM_SHA_256"

@@ -1,33 +1,48 @@
-"""The fixed held-out split: seeded, stratified by language and topic, never fitted on."""
+"""The fixed held-out split: decided by each story's id, never by position or seed.
+
+A story is held out when the SHA-256 of ``SALT + id`` falls in the lowest
+``HELD_OUT_FRACTION`` of the hash range. Adding stories never moves an existing
+story between the two sides, so every corpus round is measured on the stories
+it was measured on before, plus its new ones; and no seed can move it. A
+second, disjoint validation share of the fit side (another salt) is where the
+tag thresholds are chosen.
+"""
 
 from __future__ import annotations
 
-from collections import Counter
+import hashlib
 from collections.abc import Sequence
-
-import numpy as np
-from sklearn.model_selection import StratifiedShuffleSplit
 
 from wirestream.training.corpus import LabelledStory
 
-DEFAULT_SEED = 20261125
+SALT = "wirestream-heldout-v1:"
+VALIDATION_SALT = "wirestream-validation-v1:"
 HELD_OUT_FRACTION = 0.2
+VALIDATION_FRACTION = 0.15
+DEFAULT_SEED = 20261125  # the model's random_state; it never touches the split
 
 
-def held_out_split(
-    stories: Sequence[LabelledStory], seed: int = DEFAULT_SEED, test_size: float = HELD_OUT_FRACTION
+def share(story_id: str, salt: str = SALT) -> float:
+    """Where ``story_id`` falls in [0, 1): a stable, uniform function of the id alone."""
+    digest = hashlib.sha256((salt + story_id).encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def is_held_out(story_id: str) -> bool:
+    return share(story_id) < HELD_OUT_FRACTION
+
+
+def held_out_split(stories: Sequence[LabelledStory]) -> tuple[list[int], list[int]]:
+    """Indices (fit, held_out) into ``stories``."""
+    fit = [i for i, s in enumerate(stories) if not is_held_out(s.id)]
+    held = [i for i, s in enumerate(stories) if is_held_out(s.id)]
+    return fit, held
+
+
+def validation_split(
+    stories: Sequence[LabelledStory], fit: Sequence[int]
 ) -> tuple[list[int], list[int]]:
-    """Indices (train, held_out) into ``stories``, which must be sorted by id.
-
-    Strata are ``language|topic``; a stratum too small to split falls back to
-    ``language|*``, and a lone leftover joins the largest stratum.
-    """
-    strata = [f"{s.language}|{s.topic}" for s in stories]
-    sizes = Counter(strata)
-    strata = [k if sizes[k] >= 2 else k.split("|")[0] + "|*" for k in strata]
-    sizes = Counter(strata)
-    largest = sizes.most_common(1)[0][0]
-    strata = [k if sizes[k] >= 2 else largest for k in strata]
-    splitter = StratifiedShuffleSplit(n_splits=1, test_size=test_size, random_state=seed)
-    train, test = next(splitter.split(np.zeros(len(stories)), strata))
-    return sorted(train.tolist()), sorted(test.tolist())
+    """Split the fit indices into (train, validation) by a second hash of the id."""
+    val = [i for i in fit if share(stories[i].id, VALIDATION_SALT) < VALIDATION_FRACTION]
+    chosen = set(val)
+    return [i for i in fit if i not in chosen], val

@@ -13,8 +13,6 @@ from wirestream.models.persistence import LoadedModel
 from wirestream.story import Story
 from wirestream.taxonomy import focus, topic_code
 
-TAG_THRESHOLD = 0.5
-
 
 def classify_batch(
     loaded: LoadedModel, stories: Sequence[Story], *, explain: bool = False
@@ -28,8 +26,8 @@ def classify_batch(
     for i, story in enumerate(stories):
         hum_score = _true_score(heads["humanitarian"].proba[i], loaded.model.classes_[2])
         mil_score = _true_score(heads["military"].proba[i], loaded.model.classes_[3])
-        humanitarian = hum_score >= TAG_THRESHOLD
-        military = mil_score >= TAG_THRESHOLD
+        humanitarian = bool(heads["humanitarian"].labels[i])  # the model's own thresholds
+        military = bool(heads["military"].labels[i])
         topic = str(heads["topic"].labels[i])
         record: dict[str, Any] = {
             "id": story.id,

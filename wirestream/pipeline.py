@@ -1,28 +1,36 @@
 """One batch of raw input messages in, every message it must produce out.
 
 This is the whole path of a story, top to bottom, without Kafka:
-validate -> classify (one call for the batch) -> route -> outgoing messages,
-with dead-letter records for anything that cannot be processed. The Faust
-agent in ``wirestream.streams.app`` only moves bytes in and out of it.
+validate -> classify (one call for the batch) -> route -> encode, with a
+dead-letter record for anything that cannot be processed. Every step is
+isolated per message: whatever one message does (bad bytes, a model failure on
+its text, a record that cannot be encoded), it is dead-lettered with the reason
+and its original bytes, and the rest of the batch goes on. The Faust agent in
+``wirestream.streams.app`` only moves bytes in and out of it.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from wirestream.classify import classify_batch
+from wirestream.deadletter import Source, deadletter_record, iso
 from wirestream.models.persistence import LoadedModel
 from wirestream.routing import RoutingConfig, route
-from wirestream.story import Invalid, Story, parse_story
+from wirestream.story import InputLimits, Invalid, Story, parse_story
 
 log = logging.getLogger(__name__)
+
+# The producer's request limit (WireApp sets producer_max_request_size to it),
+# less room for the record's own framing.
+MAX_REQUEST_BYTES = 1_048_576
+MAX_RECORD_BYTES = MAX_REQUEST_BYTES - 4096
 
 
 @dataclass(frozen=True)
@@ -33,6 +41,10 @@ class RawMessage:
     partition: int
     offset: int
     timestamp: float | None = None  # seconds since the epoch, as produced
+
+    @property
+    def source(self) -> Source:
+        return Source(self.topic, self.partition, self.offset, self.timestamp)
 
 
 @dataclass(frozen=True)
@@ -46,7 +58,9 @@ class Outgoing:
 class PipelineConfig:
     routing: RoutingConfig
     deadletter: str
-    max_body_bytes: int
+    limits: InputLimits = field(default_factory=InputLimits)
+    deadletter_max_payload_bytes: int = 65536
+    max_record_bytes: int = MAX_RECORD_BYTES
 
 
 @dataclass
@@ -57,40 +71,19 @@ class BatchResult:
     routed: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     classify_seconds: float = 0.0
     latencies: list[float] = field(default_factory=list)
+    model_version: str = ""
 
 
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
+class RecordTooLarge(ValueError):
+    pass
 
 
-def deadletter_record(msg: RawMessage, reason: str, detail: str, now: float) -> dict[str, Any]:
-    """Reason, where it came from, and the original bytes (base64 where not UTF-8 text)."""
-    record: dict[str, Any] = {
-        "reason": reason,
-        "detail": detail,
-        "source": {
-            "topic": msg.topic,
-            "partition": msg.partition,
-            "offset": msg.offset,
-            "timestamp": _iso(msg.timestamp) if msg.timestamp else None,
-        },
-        "failed_at": _iso(now),
-    }
-    for name, raw in (("payload", msg.value), ("key", msg.key)):
-        if raw is None:
-            record[name] = None
-            continue
-        try:
-            record[name] = raw.decode("utf-8")
-            record[f"{name}_encoding"] = "utf-8"
-        except UnicodeDecodeError:
-            record[name] = base64.b64encode(raw).decode("ascii")
-            record[f"{name}_encoding"] = "base64"
-    return record
-
-
-def _encode(obj: dict[str, Any]) -> bytes:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+def encode(obj: dict[str, Any], limit: int = MAX_RECORD_BYTES) -> bytes:
+    """Strict JSON (no NaN, no lone surrogates) that fits one producer request."""
+    data = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+    if len(data) > limit:
+        raise RecordTooLarge(f"record is {len(data)} bytes, limit {limit}")
+    return data
 
 
 def _produced_at(msg: RawMessage, story: Story) -> float | None:
@@ -129,36 +122,82 @@ def process_batch(
     cfg: PipelineConfig,
     clock: Callable[[], float] = time.time,
 ) -> BatchResult:
-    result = BatchResult()
+    result = BatchResult(model_version=loaded.version)
+
+    def dead(msg: RawMessage, reason: str, detail: str, story_id: str | None = None) -> None:
+        result.deadletters.append(
+            deadletter_record(
+                reason=reason,
+                detail=detail,
+                source=msg.source,
+                payload=msg.value,
+                key=msg.key,
+                stage="worker",
+                now=clock(),
+                max_payload_bytes=cfg.deadletter_max_payload_bytes,
+                story_id=story_id,
+            )
+        )
+
+    # 1. validate, one message at a time
     valid: list[tuple[RawMessage, Story]] = []
-    # 1. validate
     for msg in messages:
-        parsed = parse_story(msg.value, cfg.max_body_bytes)
+        try:
+            parsed = parse_story(msg.value, cfg.limits)
+        except Exception as exc:  # a validator bug must not take the batch with it
+            log.exception("validation raised on %s[%d]@%d", msg.topic, msg.partition, msg.offset)
+            dead(msg, "processing_error", f"validation failed: {type(exc).__name__}: {exc}")
+            continue
         if isinstance(parsed, Invalid):
-            result.deadletters.append(deadletter_record(msg, parsed.reason, parsed.detail, clock()))
+            dead(msg, parsed.reason, parsed.detail)
         else:
             valid.append((msg, parsed))
+
     # 2. classify, one model call for the whole batch
     started = time.perf_counter()
     ok, failed = _classify_isolating_failures(loaded, [story for _, story in valid])
     result.classify_seconds = time.perf_counter() - started
     for i, reason in failed:
         msg, story = valid[i]
-        dead = deadletter_record(msg, "processing_error", reason, clock())
-        result.deadletters.append(dead | {"story_id": story.id})
-    # 3. route
+        dead(msg, "processing_error", reason, story_id=story.id)
+
+    # 3. route and encode, all of a story's outputs or none of them
     now = clock()
     for i, classification in ok:
         msg, story = valid[i]
-        record = story.to_dict() | classification | {"classified_at": _iso(now)}
-        key = story.id.encode("utf-8")
-        for topic, payload in route(record, story.text, cfg.routing):
-            result.routed.append((topic, payload))
-            result.outgoing.append(Outgoing(topic, key, _encode(payload)))
+        try:
+            record = story.to_dict() | classification | {"classified_at": iso(now)}
+            routes = route(
+                record,
+                story.text,
+                cfg.routing,
+                explain=lambda s=story: loaded.model.explain([s.text])[0],
+            )
+            key = story.id.encode("utf-8")
+            outgoing = [
+                Outgoing(topic, key, encode(payload, cfg.max_record_bytes))
+                for topic, payload in routes
+            ]
+        except RecordTooLarge as exc:
+            dead(msg, "output_too_large", str(exc), story_id=story.id)
+            continue
+        except Exception as exc:
+            log.exception("routing or encoding failed for story %r", story.id[:80])
+            dead(msg, "processing_error", f"{type(exc).__name__}: {exc}", story_id=story.id)
+            continue
+        result.outgoing.extend(outgoing)
+        result.routed.extend(routes)
         result.classified.append(record)
         produced = _produced_at(msg, story)
         if produced is not None:
             result.latencies.append(max(0.0, now - produced))
-    for dead in result.deadletters:
-        result.outgoing.append(Outgoing(cfg.deadletter, None, _encode(dead)))
+
+    # 4. dead letters last: they always fit (payloads are cut to a prefix)
+    for record in result.deadletters:
+        result.outgoing.append(Outgoing(cfg.deadletter, msg_key(record), encode(record)))
     return result
+
+
+def msg_key(record: dict[str, Any]) -> bytes | None:
+    story_id = record.get("story_id")
+    return story_id.encode("utf-8") if isinstance(story_id, str) else None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,9 +30,17 @@ def review_reasons(record: dict[str, Any], threshold: float) -> list[str]:
 
 
 def route(
-    record: dict[str, Any], text: str, cfg: RoutingConfig
+    record: dict[str, Any],
+    text: str,
+    cfg: RoutingConfig,
+    explain: Callable[[], dict[str, list[str]]] | None = None,
 ) -> list[tuple[str, dict[str, Any]]]:
-    """Every classified story goes to ``classified``; the others by tag, rule and confidence."""
+    """Every classified story goes to ``classified``; the others by tag, rule and confidence.
+
+    A story sent for review also carries the model's explanation (the terms that
+    weighed most per head), which the review console highlights; ``explain`` is
+    only called for those stories, as it costs a little.
+    """
     out: list[tuple[str, dict[str, Any]]] = [(cfg.classified, record)]
     if record["humanitarian"]:
         out.append((cfg.humanitarian, record))
@@ -43,5 +51,8 @@ def route(
         out.append((cfg.alerts, record | {"alert_rules": rules}))
     reasons = review_reasons(record, cfg.review_threshold)
     if reasons:
-        out.append((cfg.review, record | {"review_reasons": reasons}))
+        extra: dict[str, Any] = {"review_reasons": reasons}
+        if explain is not None:
+            extra["explanation"] = explain()
+        out.append((cfg.review, record | extra))
     return out

@@ -1,86 +1,219 @@
 """One typed settings object, read from ``WIRESTREAM_*`` environment variables.
 
-Every tunable lives here so modules never grow their own constants; the README
-lists each variable with its default.
+Every tunable lives here so modules never grow their own constants. Each field
+carries its check (a range or a set of choices), so a bad value fails at
+start-up with one line naming the variable, never deep inside a library. The
+README lists every variable; a test keeps the two in step.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
-from dataclasses import dataclass, fields
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from importlib import resources
 from pathlib import Path
 from typing import Any, get_type_hints
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_MODEL_DIR = REPO_ROOT / "models" / "artifacts" / "default"
-DEFAULT_CORPUS = REPO_ROOT / "training" / "data" / "corpus"
-DEFAULT_ALERT_RULES = REPO_ROOT / "deploy" / "alert-rules.yaml"
+PACKAGE_DIR = Path(__file__).resolve().parent
+REPO_ROOT = PACKAGE_DIR.parent
+# A source checkout keeps its state in the tree (var/); an installed wheel has
+# no tree, so state goes under the working directory unless WIRESTREAM_DATA_DIR
+# says where (the image sets /var/lib/wirestream). The shipped files (alert
+# rules, label schema, corpus) are package data, found the same way in both.
+IN_CHECKOUT = (REPO_ROOT / "pyproject.toml").is_file() and (REPO_ROOT / "training").is_dir()
+DEFAULT_DATA_DIR = REPO_ROOT / "var" if IN_CHECKOUT else Path("var")
+TRAINING_DIR = Path(str(resources.files("wirestream.training")))
+DEFAULT_CORPUS = TRAINING_DIR / "data" / "corpus"
+DEFAULT_WIRE_HELDOUT = TRAINING_DIR / "data" / "heldout-wire"
+DEFAULT_ALERT_RULES = PACKAGE_DIR / "data" / "alert-rules.yaml"
+
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 
 class SettingsError(ValueError):
-    """A WIRESTREAM_* variable holds a value of the wrong kind."""
+    """A WIRESTREAM_* variable holds a value that cannot be used; the message says which."""
+
+
+def _range(lo: float | None = None, hi: float | None = None) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        if lo is not None and value < lo:
+            return f"must be at least {lo}"
+        if hi is not None and value > hi:
+            return f"must be at most {hi}"
+        return None
+
+    return check
+
+
+def _choice(options: tuple[str, ...]) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        return None if value in options else f"must be one of {', '.join(options)}"
+
+    return check
+
+
+def _topic_name(value: Any) -> str | None:
+    if not value or len(value) > 249:
+        return "must be a Kafka topic name of 1-249 characters"
+    if any(not (c.isalnum() or c in "._-") for c in value):
+        return "may only contain letters, digits, '.', '_' and '-'"
+    return None
+
+
+def _opt(
+    check: Callable[[Any], str | None] | None = None,
+    *,
+    secret: bool = False,
+    normalise: Callable[[str], str] | None = None,
+) -> dict[str, Any]:
+    return {"check": check, "secret": secret, "normalise": normalise}
+
+
+def _setting(default: Any, **meta: Any) -> Any:
+    return field(default=default, metadata=_opt(**meta))
 
 
 @dataclass(frozen=True)
 class Settings:
-    # Kafka connection
+    # -- Kafka connection -------------------------------------------------------------
     broker: str = "kafka://127.0.0.1:9092"
-    broker_security_protocol: str = "PLAINTEXT"  # PLAINTEXT | SSL | SASL_PLAINTEXT | SASL_SSL
-    broker_sasl_mechanism: str = "PLAIN"  # PLAIN | SCRAM-SHA-256 | SCRAM-SHA-512
-    broker_sasl_username: str = ""
-    broker_sasl_password: str = ""
-    broker_ssl_cafile: str = ""
-    broker_session_timeout_s: float = 10.0
-    # Topics
-    partitions: int = 4
-    replication_factor: int = 1
-    topic_input: str = "wire.stories"
-    topic_classified: str = "wire.classified"
-    topic_humanitarian: str = "wire.humanitarian"
-    topic_military: str = "wire.military"
-    topic_alerts: str = "wire.alerts"
-    topic_review: str = "wire.review"
-    topic_deadletter: str = "wire.deadletter"
-    # Worker
-    app_id: str = "wirestream"
-    batch_size: int = 256
-    batch_within_s: float = 0.5
-    max_body_bytes: int = 65536
-    review_threshold: float = 0.5
-    model_dir: Path = DEFAULT_MODEL_DIR
-    model_retry_s: float = (
-        0.0  # 0: exit when the model cannot be loaded; >0: retry, serving metrics
+    broker_security_protocol: str = _setting(
+        "PLAINTEXT", check=_choice(SECURITY_PROTOCOLS), normalise=str.upper
     )
+    broker_sasl_mechanism: str = _setting(
+        "PLAIN", check=_choice(SASL_MECHANISMS), normalise=str.upper
+    )
+    broker_sasl_username: str = ""
+    broker_sasl_password: str = _setting("", secret=True)
+    broker_ssl_cafile: str = ""
+    broker_session_timeout_s: float = _setting(10.0, check=_range(1, 300))
+    broker_request_timeout_s: float = _setting(30.0, check=_range(1, 600))
+    fetch_max_wait_ms: int = _setting(10, check=_range(0, 30000))
+    # -- Topics ------------------------------------------------------------------------
+    create_topics: bool = False
+    partitions: int = _setting(4, check=_range(1, 10000))
+    replication_factor: int = _setting(1, check=_range(1, 32))
+    topic_input: str = _setting("wire.stories", check=_topic_name)
+    topic_classified: str = _setting("wire.classified", check=_topic_name)
+    topic_humanitarian: str = _setting("wire.humanitarian", check=_topic_name)
+    topic_military: str = _setting("wire.military", check=_topic_name)
+    topic_alerts: str = _setting("wire.alerts", check=_topic_name)
+    topic_review: str = _setting("wire.review", check=_topic_name)
+    topic_deadletter: str = _setting("wire.deadletter", check=_topic_name)
+    topic_labels: str = _setting("wire.labels", check=_topic_name)
+    topic_models: str = _setting("wire.models", check=_topic_name)
+    # -- Worker ------------------------------------------------------------------------
+    app_id: str = _setting("wirestream", check=_topic_name)
+    batch_size: int = _setting(256, check=_range(1, 10000))
+    commit_interval_s: float = _setting(2.8, check=_range(0.1, 600))
+    send_max_attempts: int = _setting(6, check=_range(1, 100))
+    send_backoff_s: float = _setting(0.5, check=_range(0.01, 60))
+    review_threshold: float = _setting(0.5, check=_range(0, 1))
     alert_rules: Path = DEFAULT_ALERT_RULES
-    data_dir: Path = REPO_ROOT / "var" / "faust"
-    metrics_port: int = 9308
-    log_level: str = "info"
-    # Notifier
-    webhook_url: str = ""
-    notify_max_attempts: int = 8
-    notify_backoff_s: float = 0.5
+    data_dir: Path = DEFAULT_DATA_DIR
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = _setting(9308, check=_range(1, 65535))
+    log_level: str = _setting("info", check=_choice(LOG_LEVELS), normalise=str.lower)
+    debug: bool = False
+    # -- Input limits (anything larger is dead-lettered) ---------------------------------
+    max_message_bytes: int = _setting(262144, check=_range(1024, 8 * 1024 * 1024))
+    max_body_bytes: int = _setting(65536, check=_range(256, 4 * 1024 * 1024))
+    max_headline_bytes: int = _setting(1024, check=_range(16, 65536))
+    max_id_bytes: int = _setting(256, check=_range(8, 4096))
+    max_field_bytes: int = _setting(2048, check=_range(16, 65536))
+    max_extra_bytes: int = _setting(4096, check=_range(0, 262144))
+    max_json_depth: int = _setting(16, check=_range(2, 256))
+    deadletter_max_payload_bytes: int = _setting(65536, check=_range(256, 524288))
+    # -- Models ------------------------------------------------------------------------
+    model_dir: Path | None = None
+    registry_dir: Path | None = None
+    model_retry_s: float = _setting(0.0, check=_range(0, 3600))
+    model_poll_s: float = _setting(30.0, check=_range(0, 86400))
+    model_public_keys: str = ""
+    model_signing_key: Path | None = None
+    allow_unsigned_models: bool = False
+    retrain_tolerance: float = _setting(0.02, check=_range(0, 1))
+    retrain_label_holdout: float = _setting(0.2, check=_range(0.05, 0.9))
+    # -- Labels (wirestream labeller) ----------------------------------------------------
+    label_store: Path | None = None
+    story_retention_h: float = _setting(168.0, check=_range(0.1, 24 * 3650))
+    labeller_metrics_port: int = _setting(9310, check=_range(1, 65535))
+    # -- Notifier ----------------------------------------------------------------------
+    webhook_url: str = _setting("", secret=True)
+    notify_max_attempts: int = _setting(8, check=_range(1, 100))
+    notify_backoff_s: float = _setting(0.5, check=_range(0.01, 60))
+    notify_timeout_s: float = _setting(10.0, check=_range(0.5, 120))
+    notify_budget_s: float = _setting(120.0, check=_range(1, 3600))
+    console_url: str = ""
+    # -- Review console ------------------------------------------------------------------
+    console_host: str = "127.0.0.1"
+    console_port: int = _setting(8080, check=_range(1, 65535))
+    console_users: str = _setting("", secret=True)
+    console_users_file: Path | None = None
+    console_secret_key: str = _setting("", secret=True)
+    console_secure_cookies: bool = True
+    console_feed_size: int = _setting(2000, check=_range(10, 1_000_000))
+    console_undo_s: float = _setting(8.0, check=_range(0, 300))
+    console_claim_s: float = _setting(300.0, check=_range(10, 86400))
+    console_session_h: float = _setting(12.0, check=_range(0.1, 720))
+    console_story_keep: int = _setting(100_000, check=_range(1000, 100_000_000))
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            check = f.metadata.get("check")
+            value = getattr(self, f.name)
+            problem = check(value) if check and value is not None else None
+            if problem:
+                raise SettingsError(f"{env_name(f.name)}={_shown(f, value)!r}: {problem}")
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{f.name}={_shown(f, getattr(self, f.name))!r}" for f in fields(self))
+        return f"Settings({shown})"
+
+    __str__ = __repr__
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> Settings:
         """Build settings from ``WIRESTREAM_<FIELD>`` variables (upper-case field names)."""
         env = dict(os.environ if env is None else env)
+        known = {env_name(f.name) for f in fields(cls)}
+        unknown = sorted(k for k in env if k.startswith("WIRESTREAM_") and k not in known)
+        if unknown:
+            raise SettingsError(
+                f"{unknown[0]} is not a wirestream setting (the README lists them all)"
+            )
         hints = get_type_hints(cls)
         values: dict[str, Any] = {}
         for f in fields(cls):
-            key = f"WIRESTREAM_{f.name.upper()}"
+            key = env_name(f.name)
             if key in env:
-                values[f.name] = _coerce(key, env[key], hints[f.name])
+                raw = env[key]
+                normalise = f.metadata.get("normalise")
+                if normalise:
+                    raw = normalise(raw.strip())
+                values[f.name] = _coerce(key, raw, hints[f.name], f)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 
     def to_env(self) -> dict[str, str]:
         """The ``WIRESTREAM_*`` variables that reproduce these settings in a child process."""
-        return {f"WIRESTREAM_{f.name.upper()}": str(getattr(self, f.name)) for f in fields(self)}
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is None:
+                continue
+            out[env_name(f.name)] = str(value).lower() if isinstance(value, bool) else str(value)
+        return out
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
 
+    # -- derived values ------------------------------------------------------------------
     @property
     def bootstrap_servers(self) -> list[str]:
         """``host:port`` list, accepting ``kafka://`` prefixes and commas."""
@@ -113,7 +246,15 @@ class Settings:
 
     @property
     def all_topics(self) -> tuple[str, ...]:
-        return (self.topic_input, *self.output_topics)
+        return (self.topic_input, *self.output_topics, self.topic_labels, self.topic_models)
+
+    @property
+    def registry(self) -> Path:
+        return self.registry_dir or self.data_dir / "registry"
+
+    @property
+    def label_store_path(self) -> Path:
+        return self.label_store or self.data_dir / "labels.sqlite3"
 
     def kafka_python_security(self) -> dict[str, Any]:
         """Security keyword arguments for kafka-python clients."""
@@ -129,8 +270,21 @@ class Settings:
         return opts
 
 
-def _coerce(key: str, raw: str, typ: Any) -> Any:
+def env_name(field_name: str) -> str:
+    return f"WIRESTREAM_{field_name.upper()}"
+
+
+def _shown(f: dataclasses.Field[Any], value: Any) -> Any:
+    if f.metadata.get("secret") and value:
+        return "***"
+    return value
+
+
+def _coerce(key: str, raw: str, typ: Any, f: dataclasses.Field[Any]) -> Any:
+    optional = typ == Path | None
     try:
+        if optional:
+            return Path(raw) if raw.strip() else None
         if typ is bool:
             lowered = raw.strip().lower()
             if lowered in {"1", "true", "yes", "on"}:
@@ -141,10 +295,14 @@ def _coerce(key: str, raw: str, typ: Any) -> Any:
         if typ is int:
             return int(raw)
         if typ is float:
-            return float(raw)
+            number = float(raw)
+            if not math.isfinite(number):
+                raise ValueError(raw)
+            return number
         if typ is Path:
             return Path(raw)
         return raw
     except ValueError:
-        name = getattr(typ, "__name__", str(typ))
-        raise SettingsError(f"{key}={raw!r} is not a valid {name}") from None
+        name = {bool: "boolean (true/false)", int: "integer", float: "number"}.get(typ, "value")
+        shown = "***" if f.metadata.get("secret") else raw
+        raise SettingsError(f"{key}={shown!r} is not a valid {name}") from None
