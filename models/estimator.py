@@ -19,6 +19,7 @@ returns an ``(n, 4)`` array and ``predict_proba`` a list of four arrays.
 from __future__ import annotations
 
 import copy
+import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -59,7 +60,7 @@ class WireTokenizer:
         words = TOKEN.findall(text.lower())
         out = list(words)
         if self.bigrams:
-            out += [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]
+            out += [f"{a} {b}" for a, b in itertools.pairwise(words)]
         n = self.prefix_length
         if n:
             out += ["~" + w[:n] for w in words]

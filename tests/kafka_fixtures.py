@@ -125,6 +125,8 @@ class TopicReader:
             bootstrap_servers=settings.bootstrap_servers,
             enable_auto_commit=False,
             fetch_max_wait_ms=50,
+            max_partition_fetch_bytes=16 * 1024 * 1024,
+            receive_message_max_bytes=100_000_000,
         )
         tps = [
             TopicPartition(t, p)
