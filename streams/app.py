@@ -149,7 +149,6 @@ def create_app(
 
     async def handle(events: list[Any]) -> None:
         """One batch, lossless: processed and delivered, or the process stops."""
-        model.refresh_between_batches()
         messages = [
             RawMessage(
                 value=e.message.value,

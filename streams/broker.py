@@ -84,7 +84,8 @@ class EmbeddedBroker:
     def start(self, timeout: float = 30.0, quiet: bool = True) -> EmbeddedBroker:
         url = f"tcp://{self.host}:{self.port}"
         advertised = f"tcp://{self.host}:{self.advertised_port}"
-        out = subprocess.DEVNULL if quiet else None
+        log_to = os.environ.get("WIRESTREAM_TEST_BROKER_LOG")  # debugging aid for the tests
+        out = open(log_to, "ab") if log_to else (subprocess.DEVNULL if quiet else None)  # noqa: SIM115
         self.process = subprocess.Popen(
             [
                 str(tansu_binary()),

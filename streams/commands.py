@@ -80,7 +80,19 @@ def cmd_notify(args: argparse.Namespace) -> int:
     return run_notifier(settings, max_alerts=args.max, idle_timeout=args.idle_timeout)
 
 
+def cmd_labeller(args: argparse.Namespace) -> int:
+    from wirestream.streams.labeller import run_labeller
+
+    return run_labeller(_settings(), idle_timeout=args.idle_timeout)
+
+
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    lb = sub.add_parser(
+        "labeller", help="editors' labels from the labels topic into the label store"
+    )
+    lb.add_argument("--idle-timeout", type=float, help="stop after this many quiet seconds")
+    lb.set_defaults(func=cmd_labeller)
+
     b = sub.add_parser("broker", help="run the embedded Tansu broker in the foreground")
     b.add_argument("--port", type=int, default=9092)
     b.set_defaults(func=cmd_broker)

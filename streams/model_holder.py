@@ -6,8 +6,10 @@ looks again when a promotion is announced on the control topic
 (``WIRESTREAM_TOPIC_MODELS``) and every ``WIRESTREAM_MODEL_POLL_S`` in case it
 missed one. A changed version is verified and loaded in a thread while the
 current model keeps classifying; the agent swaps it in before its next batch,
-so each batch is classified by exactly one version. A model that fails
-verification is refused, logged and counted, and the worker keeps the one it has.
+and swaps it in on the event loop. ``process_batch`` is synchronous and takes
+the model once, so a swap can only fall between two batches: each batch is
+classified by exactly one version. A model that fails verification is refused,
+logged and counted, and the worker keeps the one it has.
 """
 
 from __future__ import annotations
@@ -32,14 +34,12 @@ class ModelHolder:
         self.source = source
         self.metrics = metrics
         self.health = health
-        self._ready: LoadedModel | None = None
         self._refused: set[str] = set()
         self._lock = asyncio.Lock()
 
-    def refresh_between_batches(self) -> None:
-        """Swap in a newly verified model, if one is waiting (called by the agent per batch)."""
-        ready, self._ready = self._ready, None
-        if ready is None or ready.version == self.current.version:
+    def _swap(self, ready: LoadedModel) -> None:
+        """Runs on the event loop, never inside a (synchronous) batch."""
+        if ready.version == self.current.version:
             return
         previous, self.current = self.current, ready
         log.info("model changed: %s -> %s (from %s)", previous.version, ready.version, ready.path)
@@ -57,8 +57,7 @@ class ModelHolder:
             except ModelLoadError as exc:
                 self._refuse("?", exc)
                 return
-            wanted = self._ready.version if self._ready else self.current.version
-            if version == wanted or version in self._refused:
+            if version == self.current.version or version in self._refused:
                 return
             log.info("model %s is now current (%s); verifying it", version, why)
             try:
@@ -66,7 +65,7 @@ class ModelHolder:
             except ModelLoadError as exc:
                 self._refuse(version, exc)
                 return
-            self._ready = loaded
+            self._swap(loaded)
 
     def _refuse(self, version: str, exc: ModelLoadError) -> None:
         self._refused.add(version)

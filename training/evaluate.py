@@ -24,6 +24,12 @@ def label(value: object) -> str:
     return str(value).lower() if isinstance(value, bool | np.bool_) else str(value)
 
 
+def _labels(model: WireClassifier, column: int, y_true: list[str]) -> list[str]:
+    """The model's classes, plus any labelled class the model has never seen (it scores 0 there)."""
+    known = [label(c) for c in model.classes_[column]]
+    return known + sorted(set(y_true) - set(known))
+
+
 def _f1_block(y_true: list[str], y_pred: list[str], labels: list[str]) -> dict[str, Any]:
     rep = classification_report(y_true, y_pred, labels=labels, output_dict=True, zero_division=0)
     return {
@@ -85,9 +91,9 @@ def evaluate(
     heads = model.predict_heads(list(texts))
     metrics: dict[str, Any] = {"n_stories": len(texts)}
     for j, head in enumerate(HEADS):
-        labels = [label(c) for c in model.classes_[j]]
         y_true = [label(v) for v in targets[:, j]]
         y_pred = [label(v) for v in heads[head].labels]
+        labels = _labels(model, j, y_true)
         block = _f1_block(y_true, y_pred, labels)
         if head in ("humanitarian", "military"):
             block["f1"] = tag_f1(y_true, y_pred)
@@ -109,9 +115,7 @@ def _by_language(
         for j, head in enumerate(HEADS):
             y_true = [label(targets[i, j]) for i in rows]
             y_pred = [label(heads[head].labels[i]) for i in rows]
-            present = [
-                lab for lab in map(label, model.classes_[j]) if lab in y_true or lab in y_pred
-            ]
+            present = [lab for lab in _labels(model, j, y_true) if lab in y_true or lab in y_pred]
             out[lang][head] = _f1_block(y_true, y_pred, present)["macro_f1"]
             if head in ("humanitarian", "military"):
                 out[lang][f"{head}_f1"] = tag_f1(y_true, y_pred)

@@ -203,6 +203,100 @@ def cmd_models(args: argparse.Namespace) -> int:
         raise UserError(str(exc)) from None
 
 
+# -- labels and retrain -------------------------------------------------------------
+def _store(settings: Settings) -> Any:
+    from wirestream.label_store import LabelStore
+
+    path = settings.label_store_path
+    if not path.is_file():
+        raise UserError(
+            f"no label store at {path} (WIRESTREAM_LABEL_STORE); `wirestream labeller` creates it"
+        )
+    return LabelStore.read_only(path)
+
+
+def cmd_labels_export(args: argparse.Namespace) -> int:
+    from wirestream.label_store import export_jsonl
+
+    store = _store(_settings())
+    try:
+        rows, skipped = store.export(since=args.since)
+    finally:
+        store.close()
+    with _open_out(args.output) as out:
+        for line in export_jsonl(rows):
+            out.write(line + "\n")
+    left = ", ".join(f"{n} {why.replace('_', ' ')}" for why, n in skipped.items() if n)
+    print(
+        f"exported {len(rows)} labelled stories" + (f"; left out: {left}" if left else ""),
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_labels_stats(args: argparse.Namespace) -> int:
+    store = _store(_settings())
+    try:
+        stats = store.stats()
+    finally:
+        store.close()
+    print(
+        f"{stats['stories']} labelled stories, {stats['events']} label events, {stats['pending']} pending (no text yet)"
+    )
+    print("per head and label:")
+    for head, value, n in stats["per_label"]:
+        print(f"  {head:<13} {str(value).lower():<42} {n:6d}")
+    print("per labeller (label events, stories):")
+    for who, events, stories in stats["per_labeller"]:
+        print(f"  {who:<30} {events:6d} {stories:6d}")
+    print("agreement with the model's prediction (the live accuracy estimate):")
+    for head, (agree, n) in stats["agreement"].items():
+        print(f"  {head:<13} {agree / n:6.1%}  ({agree} of {n})")
+    return 0
+
+
+def cmd_retrain(args: argparse.Namespace) -> int:
+    from wirestream.models.persistence import ModelLoadError, TrustPolicy
+    from wirestream.models.registry import Registry
+    from wirestream.training.retrain import (
+        EXIT_LOCKED,
+        EXIT_PROMOTED,
+        EXIT_REJECTED,
+        RetrainLocked,
+        retrain,
+    )
+
+    settings = _settings()
+    key = signing_key(settings)
+    if not settings.label_store_path.is_file():
+        raise UserError(f"no label store at {settings.label_store_path} (WIRESTREAM_LABEL_STORE)")
+    wire = [p for p in map(Path, args.wire_heldout) if p.exists()]
+    try:
+        decision = retrain(
+            corpus_paths=[Path(p) for p in args.data],
+            wire_heldout=wire,
+            store_path=settings.label_store_path,
+            registry=Registry(settings.registry),
+            trust=TrustPolicy.from_settings(settings),
+            signing_key=key,
+            tolerance=settings.retrain_tolerance,
+            holdout=settings.retrain_label_holdout,
+            announce=lambda version: _announce(settings, version),
+        )
+    except RetrainLocked as exc:
+        print(f"wirestream retrain: {exc}", file=sys.stderr)
+        return EXIT_LOCKED
+    except ModelLoadError as exc:
+        raise UserError(f"the serving model cannot be loaded: {exc}") from None
+    if decision.promote:
+        print(f"promoted {decision.candidate} (was {decision.serving})")
+        return EXIT_PROMOTED
+    print(
+        f"rejected {decision.candidate}; still serving {decision.serving}: {'; '.join(decision.reasons)}"
+    )
+    return EXIT_REJECTED
+
+
 # -- classify -----------------------------------------------------------------
 def _numbered_lines(path: str) -> Iterator[tuple[int, bytes]]:
     stream = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115
@@ -352,6 +446,27 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_parser("rollback", help="make the previous version current again").set_defaults(
         func=cmd_models
     )
+
+    labels = sub.add_parser("labels", help="the newsroom's label store").add_subparsers(
+        dest="labels_cmd", required=True
+    )
+    le = labels.add_parser(
+        "export", help="labelled stories in the corpus schema (all four heads, with text)"
+    )
+    le.add_argument("--since", help="only stories last labelled at or after this ISO 8601 time")
+    le.add_argument("--output", "-o", default="-", help="JSONL file, '-' for stdout")
+    le.set_defaults(func=cmd_labels_export)
+    labels.add_parser(
+        "stats", help="counts per head, label and labeller; agreement with the model"
+    ).set_defaults(func=cmd_labels_stats)
+
+    rt = sub.add_parser(
+        "retrain",
+        help="train on corpus + labels; promote only if no head gets worse (exit 0 promoted, 4 rejected, 5 locked)",
+    )
+    rt.add_argument("--data", nargs="+", default=[str(DEFAULT_CORPUS)], help="the corpus")
+    rt.add_argument("--wire-heldout", nargs="*", default=[str(DEFAULT_WIRE_HELDOUT)])
+    rt.set_defaults(func=cmd_retrain)
 
     from wirestream.streams import commands as stream_commands
 
