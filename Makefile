@@ -44,3 +44,24 @@ bench: $(STAMP) $(MODEL)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache var
+
+# -- deployment (docs/deploy.md) ------------------------------------------------------
+# make image        build the container image with podman (debootstrap base, wheelhouse)
+# make image-test   ... and run it against the embedded broker (needs root; ~1-3 min)
+# make deploy-check hadolint, compose schema, kustomize + kubernetes-validate, CRD schemas
+DEPLOY_STAMP := $(VENV)/.deploy-tools-stamp
+
+.PHONY: image image-test deploy-check
+
+image: $(STAMP)
+	VENV=$(VENV) bash deploy/image-test.sh build
+
+image-test: $(STAMP)
+	VENV=$(VENV) bash deploy/image-test.sh test
+
+$(DEPLOY_STAMP): deploy/requirements-deploy.txt $(STAMP)
+	$(BIN)/python -m pip install --quiet -r deploy/requirements-deploy.txt
+	@touch $(DEPLOY_STAMP)
+
+deploy-check: $(DEPLOY_STAMP)
+	$(BIN)/python deploy/validate.py

@@ -69,9 +69,11 @@ def load_private(path: Path) -> Ed25519PrivateKey:
         raise KeyError_(f"signing key {path} is not a PEM private key: {exc}") from None
     if not isinstance(key, Ed25519PrivateKey):
         raise KeyError_(f"signing key {path} is not an Ed25519 key")
-    mode = Path(path).stat().st_mode & 0o077
+    # Group read is how a Kubernetes Secret volume with fsGroup arrives (0440); anything
+    # for "others", or a group that may write it, is refused.
+    mode = Path(path).stat().st_mode & 0o027
     if mode:
-        raise KeyError_(f"signing key {path} is readable by others (chmod 600 {path})")
+        raise KeyError_(f"signing key {path} is open to others or group-writable (chmod 600 {path})")
     return key
 
 

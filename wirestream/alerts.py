@@ -1,7 +1,7 @@
 """Alert rules for the newsroom: loaded from YAML, matched by a pure function.
 
 A rule matches when every condition it states holds; a list means "any of".
-Example file: deploy/alert-rules.yaml.
+The shipped rules: wirestream/data/alert-rules.yaml (WIRESTREAM_ALERT_RULES).
 """
 
 from __future__ import annotations

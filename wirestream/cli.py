@@ -122,6 +122,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"model {manifest['model_version']} written to {out}")
         return 0
     registry = Registry(settings.registry)
+    if args.if_empty and registry.current_version() is not None:
+        print(f"the registry {settings.registry} already serves {registry.current_version()}; nothing to do")
+        return 0
     with tempfile.TemporaryDirectory(dir=_mkdir(settings.registry)) as tmp:
         manifest = train(
             [Path(p) for p in args.data],
@@ -400,6 +403,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--promote",
         action="store_true",
         help="make it the current model (the first model always is)",
+    )
+    tr.add_argument(
+        "--if-empty",
+        action="store_true",
+        help="do nothing when the registry already has a current model",
     )
     tr.add_argument(
         "--seed",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from importlib import resources
@@ -30,6 +31,8 @@ DEFAULT_CORPUS = TRAINING_DIR / "data" / "corpus"
 DEFAULT_WIRE_HELDOUT = TRAINING_DIR / "data" / "heldout-wire"
 DEFAULT_ALERT_RULES = PACKAGE_DIR / "data" / "alert-rules.yaml"
 
+# Variables Kubernetes injects for a Service named wirestream-*: not ours, ignored.
+SERVICE_LINK = re.compile(r"^WIRESTREAM_\w+_(SERVICE_HOST|SERVICE_PORT(_\w+)?|PORT_\d+_(TCP|UDP|SCTP)(_\w+)?)$")
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
@@ -182,7 +185,9 @@ class Settings:
         """Build settings from ``WIRESTREAM_<FIELD>`` variables (upper-case field names)."""
         env = dict(os.environ if env is None else env)
         known = {env_name(f.name) for f in fields(cls)}
-        unknown = sorted(k for k in env if k.startswith("WIRESTREAM_") and k not in known)
+        unknown = sorted(
+            k for k in env if k.startswith("WIRESTREAM_") and k not in known and not SERVICE_LINK.match(k)
+        )
         if unknown:
             raise SettingsError(
                 f"{unknown[0]} is not a wirestream setting (the README lists them all)"
@@ -193,6 +198,11 @@ class Settings:
             key = env_name(f.name)
             if key in env:
                 raw = env[key]
+                if raw.startswith("tcp://") and key.endswith("_PORT"):
+                    raise SettingsError(
+                        f"{key}={raw!r} looks like a Kubernetes service link (a Service named "
+                        f"{key[:-5].lower().replace('_', '-')}); set enableServiceLinks: false in the pod spec"
+                    )
                 normalise = f.metadata.get("normalise")
                 if normalise:
                     raw = normalise(raw.strip())
