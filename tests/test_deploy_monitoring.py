@@ -47,6 +47,8 @@ REQUIRED_ALERTS = {
     "WirestreamModelLoadFailure",
     "WirestreamWorkerDown",
     "WirestreamMilitaryConfrontationSurge",
+    "WirestreamSendRetries",
+    "WirestreamLabelAgreementLow",
 }
 REQUIRED_PANELS = {
     "Throughput",
@@ -61,6 +63,9 @@ REQUIRED_PANELS = {
     "Consumer lag per partition",
     "Model version",
     "Model confidence",
+    "Editors' agreement with the model",
+    "Labels: received, stored, invalid, pending",
+    "Model reloads, refusals and send retries",
 }
 SEVERITIES = {"critical", "warning", "info"}
 # Labels that Prometheus attaches from the scrape config, not the worker.
@@ -87,14 +92,18 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from wirestream.alerts import load_rules
 from wirestream.settings import Settings
-from wirestream.streams.app import ModelHolder, create_app
+from wirestream.streams.app import create_app
+from wirestream.streams.health import Health
+from wirestream.streams.labeller import LabellerMetrics
+from wirestream.streams.model_holder import ModelHolder
 from wirestream.streams.worker import build_metrics
 
 with tempfile.TemporaryDirectory() as tmp:
     settings = Settings(data_dir=Path(tmp))
     metrics = build_metrics(settings, [r.name for r in load_rules(settings.alert_rules)])
     metrics.set_model("0000000000000000", "2025-01-01T00:00:00Z")
-    create_app(settings, ModelHolder(None), [], metrics)  # adds wirestream_faust_* to the registry
+    create_app(settings, ModelHolder(None, None), [], metrics, Health())  # adds wirestream_faust_*
+    LabellerMetrics(metrics.registry)  # the labeller's metrics, scraped in the same job
     text = generate_latest(metrics.registry).decode()
 
     names, labelnames, values = set(), {}, {}
