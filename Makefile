@@ -1,16 +1,25 @@
 # make run  - bootstrap, then the whole pipeline on the embedded broker, with visible output
-# make test - bootstrap, lint, corpus check, test suite
-# Both create .venv on first use and reuse it afterwards (idempotent).
+# make test - bootstrap, lint, data checks, test suite
+# Both create .venv on first use and reuse it afterwards (idempotent), make a
+# local development key pair that signs the models (var/keys/, on first use)
+# and train the first model into the registry (var/registry/) when there is none.
 
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
-MODEL_DIR ?= models/artifacts/default
-MODEL  := $(MODEL_DIR)/manifest.json
-CORPUS := $(wildcard training/data/corpus/*.jsonl)
+BENCH_STAMP := $(VENV)/.bench-stamp
+DATA   ?= var
+DEV_KEY := $(DATA)/keys/dev-signing
+MODEL  := $(DATA)/registry/current.json
+CORPUS := $(wildcard training/data/corpus/*.jsonl training/data/heldout-wire/*.jsonl)
+# The development key signs and verifies the models that make trains (a real
+# deployment sets its own keys; see README "Models that cannot be swapped").
+DEV_ENV := WIRESTREAM_DATA_DIR=$(abspath $(DATA)) \
+	WIRESTREAM_MODEL_SIGNING_KEY=$(abspath $(DEV_KEY)).pem \
+	WIRESTREAM_MODEL_PUBLIC_KEYS=$(abspath $(DEV_KEY)).pub
 
-.PHONY: venv model run test lint check-data bench clean
+.PHONY: venv keys model run test lint check-data bench bench-record clean
 
 venv: $(STAMP)
 
@@ -20,27 +29,43 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	@touch $(STAMP)
 
+keys: $(DEV_KEY).pem
+
+$(DEV_KEY).pem: $(STAMP)
+	$(BIN)/wirestream keys generate --out $(DEV_KEY) --if-missing
+
 model: $(MODEL)
 
-$(MODEL): $(STAMP) $(CORPUS)
-	$(BIN)/wirestream train --out $(MODEL_DIR)
+$(MODEL): $(STAMP) $(DEV_KEY).pem $(CORPUS)
+	$(DEV_ENV) $(BIN)/wirestream train --promote
+	@touch $(MODEL)
 
 check-data: $(STAMP)
-	$(BIN)/wirestream data check training/data/corpus --words 60:250
+	$(BIN)/wirestream data check training/data/corpus --words 60:460
+	$(BIN)/wirestream data check training/data/heldout-wire --words 250:600
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-test: $(STAMP) $(MODEL) lint check-data
+test: $(STAMP) lint check-data deploy-check
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 run: $(STAMP) $(MODEL)
-	$(BIN)/wirestream demo
+	$(DEV_ENV) $(BIN)/wirestream demo
 
-bench: $(STAMP) $(MODEL)
-	$(BIN)/python -m bench.classify_speed
-	$(BIN)/python -m bench.pipeline_throughput
-	$(BIN)/python -m bench.model_selection
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	@touch $(BENCH_STAMP)
+
+# Results go to var/bench/ (untracked); bench-record also rewrites bench/results/.
+bench: $(BENCH_STAMP) $(MODEL)
+	$(DEV_ENV) $(BIN)/python -m bench.stream
+	$(DEV_ENV) $(BIN)/python -m bench.model_selection
+	$(DEV_ENV) $(BIN)/python -m bench.console_queue
+
+bench-record: $(BENCH_STAMP) $(MODEL)
+	$(DEV_ENV) $(BIN)/python -m bench.stream --record
+	$(DEV_ENV) $(BIN)/python -m bench.model_selection --record
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache var

@@ -9,10 +9,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from wirestream.settings import DEFAULT_CORPUS
+from wirestream.settings import DEFAULT_CORPUS, Settings
 from wirestream.training.corpus import load_corpus
 
-RESULTS = Path(__file__).resolve().parent / "results"
+RECORD = Path(__file__).resolve().parent / "results"  # tracked: written only with --record
+RUNS = Settings().data_dir / "bench"  # every run: untracked
 
 
 def stories(n: int, target_bytes: int = 0) -> list[dict[str, Any]]:
@@ -33,8 +34,10 @@ def stories(n: int, target_bytes: int = 0) -> list[dict[str, Any]]:
     return out
 
 
-def write_result(name: str, result: dict[str, Any]) -> Path:
-    RESULTS.mkdir(parents=True, exist_ok=True)
+def write_result(
+    name: str, result: dict[str, Any], record: bool = False, markdown: str | None = None
+) -> Path:
+    """Write ``var/bench/<name>.json`` (and ``.md``); with ``record`` also ``bench/results/``."""
     result = {
         "benchmark": name,
         "run_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -44,7 +47,17 @@ def write_result(name: str, result: dict[str, Any]) -> Path:
             "platform": platform.platform(),
         },
     } | result
-    path = RESULTS / f"{name}.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
-    return path
+    for folder in (RUNS, RECORD) if record else (RUNS,):
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{name}.json").write_text(
+            json.dumps(result, indent=2, ensure_ascii=False) + "\n"
+        )
+        if markdown:
+            (folder / f"{name}.md").write_text(markdown + "\n")
+    if markdown:
+        print(markdown)
+    print(
+        f"results: {RUNS / (name + '.json')}"
+        + (f" and {RECORD / (name + '.json')}" if record else "")
+    )
+    return RUNS / f"{name}.json"

@@ -3,13 +3,17 @@
 The heads share one TF-IDF representation built in a single pass over each
 text by ``WireTokenizer``: words and word bigrams, word prefixes cut at
 ``prefix_length`` characters (a cheap stand-in for a stemmer that carries
-Ukrainian and Russian inflection), optionally lemmas, and the headline and
-lede's prefixes again under their own names (``^obstr``), so the opening that
-carries a story's news weighs more than its background paragraphs.
-``bench/model_selection.py`` chose these by cross-validation; one tokenising
-pass instead of three analyzers (and no character n-grams) made it about
-three times faster. Each head is a linear SVM whose scores become
-probabilities by sigmoid calibration on held-in folds.
+Ukrainian and Russian inflection) and the first ``lede_tokens`` words'
+prefixes again under their own names (``^obstr``), so the headline and lede
+that carry a story's news weigh more than its background paragraphs. Each
+block (words, prefixes, lede) is scaled to unit length on its own, as separate
+vectorisers in a FeatureUnion would be. Lemmas (simplemma, pymorphy3,
+Snowball) and character n-grams exist only as variants for
+``bench/model_selection.py``, which chose these features by cross-validation
+on the fit split and the wire-register set; one tokenising pass instead of
+three analyzers, and no character n-grams, made it about three times faster.
+Each head is a linear SVM whose scores become probabilities by sigmoid
+calibration on held-in folds.
 
 ``y`` is a 2-D array with one column per head, in ``HEADS`` order, the same
 convention as ``sklearn.multioutput.MultiOutputClassifier``: ``predict``
@@ -26,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
+from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -34,6 +39,8 @@ from sklearn.svm import LinearSVC
 from sklearn.utils.validation import check_is_fitted
 
 HEADS: tuple[str, ...] = ("topic", "stance", "humanitarian", "military")
+# The blocks of features, by the mark WireTokenizer puts before each name.
+BLOCKS = {"~": 1, "^": 2, "'": 3, "=": 4}
 TOKEN = re.compile(r"(?u)\b\w\w+\b")
 
 
@@ -47,14 +54,16 @@ class WireTokenizer:
     def __init__(
         self,
         prefix_length: int = 5,
-        lede_tokens: int = 60,
+        lede_tokens: int = 120,
         bigrams: bool = True,
-        lemmatize: bool = False,
+        lemmatizer: str | None = None,
+        char_chars: int = 0,
     ) -> None:
         self.prefix_length = prefix_length
         self.lede_tokens = lede_tokens
         self.bigrams = bigrams
-        self.lemmatize = lemmatize
+        self.lemmatizer = lemmatizer
+        self.char_chars = char_chars
 
     def __call__(self, text: str) -> list[str]:
         words = TOKEN.findall(text.lower())
@@ -64,18 +73,73 @@ class WireTokenizer:
         n = self.prefix_length
         if n:
             out += ["~" + w[:n] for w in words]
-        if self.lemmatize:
-            out += ["=" + lemma for lemma in _lemmas(words)]
+        if self.lemmatizer:
+            out += ["=" + lemma for lemma in lemmas(self.lemmatizer, text, words)]
         if self.lede_tokens:
             out += ["^" + (w[:n] if n else w) for w in words[: self.lede_tokens]]
+        if self.char_chars:
+            out += ["'" + g for g in _char_wb(text[: self.char_chars].lower())]
         return out
 
 
-def _lemmas(words: list[str]) -> list[str]:
-    """Dictionary lemmas (simplemma, en/uk/ru) for the lemmatisation variant of the benchmark."""
-    import simplemma
+def _char_wb(text: str, lo: int = 3, hi: int = 5) -> list[str]:
+    """Character 3-5-grams inside word boundaries (scikit-learn's ``char_wb``), of the opening."""
+    grams = []
+    for word in text.split():
+        padded = f" {word} "
+        for n in range(lo, hi + 1):
+            grams += [padded[i : i + n] for i in range(len(padded) - n + 1)]
+    return grams
 
-    return [simplemma.lemmatize(w, lang=("uk", "ru", "en")) for w in words]
+
+_LEMMA_CACHE: dict[tuple[str, str, str], str] = {}
+
+
+def lemmas(kind: str, text: str, words: list[str]) -> list[str]:
+    """Lemmas or stems of ``words`` for the variants ``bench/model_selection.py`` compares:
+    ``simplemma`` (dictionary lemmas), ``snowball`` (Snowball stemmers; there is no Ukrainian
+    one, so Cyrillic words get the Russian stemmer) and ``pymorphy3`` (morphological
+    lemmas with the uk and ru dictionaries). Cached per word: wire copy repeats words."""
+    from wirestream.language import detect_language
+
+    lang = detect_language(text)
+    out = []
+    for w in words:
+        key = (kind, lang, w)
+        lemma = _LEMMA_CACHE.get(key)
+        if lemma is None:
+            lemma = _lemma(kind, lang, w)
+            if len(_LEMMA_CACHE) < 2_000_000:
+                _LEMMA_CACHE[key] = lemma
+        out.append(lemma)
+    return out
+
+
+def _lemma(kind: str, lang: str, word: str) -> str:
+    if kind == "simplemma":
+        import simplemma
+
+        return simplemma.lemmatize(word, lang=lang)
+    if kind == "snowball":
+        import snowballstemmer
+
+        return snowballstemmer.stemmer("english" if lang == "en" else "russian").stemWord(word)
+    if kind == "pymorphy3":
+        if lang == "en":
+            return word
+        return _morph(lang).parse(word)[0].normal_form
+    raise ValueError(f"unknown lemmatizer {kind!r}")
+
+
+_MORPH: dict[str, object] = {}
+
+
+def _morph(lang: str):  # type: ignore[no-untyped-def]
+    if lang not in _MORPH:
+        import pymorphy3
+
+        _MORPH[lang] = pymorphy3.MorphAnalyzer(lang=lang)
+    return _MORPH[lang]
 
 
 @dataclass(frozen=True)
@@ -93,9 +157,11 @@ class WireClassifier(ClassifierMixin, BaseEstimator):
     def __init__(
         self,
         prefix_length: int = 5,
-        lede_tokens: int = 60,
+        lede_tokens: int = 120,
         bigrams: bool = True,
-        lemmatize: bool = False,
+        lemmatizer: str | None = None,
+        char_chars: int = 0,
+        block_norm: bool = True,
         min_df: int = 2,
         max_features: int | None = 200000,
         C: float = 0.5,
@@ -107,7 +173,9 @@ class WireClassifier(ClassifierMixin, BaseEstimator):
         self.prefix_length = prefix_length
         self.lede_tokens = lede_tokens
         self.bigrams = bigrams
-        self.lemmatize = lemmatize
+        self.lemmatizer = lemmatizer
+        self.char_chars = char_chars
+        self.block_norm = block_norm
         self.min_df = min_df
         self.max_features = max_features
         self.C = C
@@ -119,13 +187,18 @@ class WireClassifier(ClassifierMixin, BaseEstimator):
     # -- fitting -----------------------------------------------------------
     def _make_vectorizer(self) -> TfidfVectorizer:
         tokenizer = WireTokenizer(
-            self.prefix_length, self.lede_tokens, self.bigrams, self.lemmatize
+            self.prefix_length,
+            self.lede_tokens,
+            self.bigrams,
+            self.lemmatizer,
+            self.char_chars,
         )
         return TfidfVectorizer(
             analyzer=tokenizer,
             min_df=self.min_df,
             max_features=self.max_features,
             sublinear_tf=True,
+            norm=None if self.block_norm else "l2",
             dtype=np.float32,
         )
 
@@ -154,6 +227,11 @@ class WireClassifier(ClassifierMixin, BaseEstimator):
         self.vectorizer_ = self._make_vectorizer()
         features = self.vectorizer_.fit_transform(texts)
         self.vectorizer_.stop_words_ = None  # terms cut by min_df: only bulk in the artifact
+        vocab = self.vectorizer_.vocabulary_
+        self.feature_blocks_ = np.zeros(len(vocab), dtype=np.int8)
+        for term, index in vocab.items():
+            self.feature_blocks_[index] = BLOCKS.get(term[:1], 0)
+        features = self._normalise(features)
         self.estimators_ = []
         for column, head in enumerate(HEADS):
             target = _column(Y, column)
@@ -168,6 +246,8 @@ class WireClassifier(ClassifierMixin, BaseEstimator):
         """The vocabulary travels as one newline-joined string: skops stores a dict of
         50,000 terms node by node (34 s and 40 MB), a single string in milliseconds."""
         state = dict(super().__getstate__())
+        state.pop("_names", None)  # caches, rebuilt on first use
+        state.pop("_linear_cache", None)
         vec = state.get("vectorizer_")
         if vec is not None and getattr(vec, "vocabulary_", None) is not None:
             terms = sorted(vec.vocabulary_, key=vec.vocabulary_.__getitem__)
@@ -187,7 +267,22 @@ class WireClassifier(ClassifierMixin, BaseEstimator):
     # -- inference ---------------------------------------------------------
     def transform_text(self, X: Sequence[str]) -> sparse.csr_matrix:
         check_is_fitted(self, "estimators_")
-        return self.vectorizer_.transform(_as_texts(X))
+        return self._normalise(self.vectorizer_.transform(_as_texts(X)))
+
+    def _normalise(self, features: sparse.csr_matrix) -> sparse.csr_matrix:
+        """Each block of features (words, prefixes, lede, ...) scaled to unit length on its own,
+        as a FeatureUnion of separate vectorisers would: otherwise the most numerous block
+        drowns the others."""
+        if not self.block_norm:
+            return features
+        features = sparse.csr_matrix(features, dtype=np.float64)
+        blocks = self.feature_blocks_[features.indices]
+        rows = np.repeat(np.arange(features.shape[0]), np.diff(features.indptr))
+        squares = np.zeros((features.shape[0], int(self.feature_blocks_.max()) + 1))
+        np.add.at(squares, (rows, blocks), features.data**2)
+        norms = np.sqrt(squares[rows, blocks])
+        features.data = (features.data / np.where(norms > 0, norms, 1.0)).astype(np.float64)
+        return features
 
     def predict_heads(self, X: Sequence[str]) -> dict[str, HeadPrediction]:
         """All heads from one vectorisation: what the stream calls per batch.
@@ -198,11 +293,59 @@ class WireClassifier(ClassifierMixin, BaseEstimator):
         """
         return self._heads(self.transform_text(X))
 
+    def _linear(
+        self,
+    ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]]:
+        """Each head's SVM weights and sigmoid calibrators, gathered once.
+
+        ``CalibratedClassifierCV.predict_proba`` validates its input and calls one
+        calibrator per class, which cost as much as the linear algebra for a batch;
+        ``_proba`` does the same arithmetic in one pass (a test holds it equal).
+        """
+        cached = self.__dict__.get("_linear_cache")
+        if cached is None:
+            cached = []
+            for est in self.estimators_:
+                cal = est.calibrated_classifiers_[0]
+                svm = cal.estimator
+                a = np.array([c.a_ for c in cal.calibrators])
+                b = np.array([c.b_ for c in cal.calibrators])
+                positions = np.searchsorted(est.classes_, svm.classes_)
+                cached.append(
+                    (
+                        np.ascontiguousarray(svm.coef_.T),
+                        svm.intercept_,
+                        a,
+                        b,
+                        positions,
+                        len(est.classes_),
+                    )
+                )
+            self.__dict__["_linear_cache"] = cached
+        return cached
+
+    def _proba(self, features: sparse.csr_matrix) -> list[np.ndarray]:
+        out = []
+        for coef_t, intercept, a, b, positions, n_classes in self._linear():
+            decision = np.asarray(features @ coef_t) + intercept
+            calibrated = expit(-(a * decision + b))
+            if n_classes == 2:
+                proba = np.column_stack([1.0 - calibrated[:, 0], calibrated[:, 0]])
+            else:
+                proba = np.zeros((decision.shape[0], n_classes))
+                proba[:, positions] = calibrated
+                total = proba.sum(axis=1, keepdims=True)
+                proba = np.divide(
+                    proba, total, out=np.full_like(proba, 1 / n_classes), where=total != 0
+                )
+            proba[(proba > 1.0) & (proba <= 1.0 + 1e-5)] = 1.0
+            out.append(proba)
+        return out
+
     def _heads(self, features: sparse.csr_matrix) -> dict[str, HeadPrediction]:
         out: dict[str, HeadPrediction] = {}
         thresholds = dict(zip(HEADS[2:], self.tag_thresholds, strict=True))
-        for head, est in zip(HEADS, self.estimators_, strict=True):
-            proba = est.predict_proba(features)
+        for head, est, proba in zip(HEADS, self.estimators_, self._proba(features), strict=True):
             if head in thresholds:
                 true_col = list(est.classes_).index(True)
                 best = np.where(proba[:, true_col] >= thresholds[head], true_col, 1 - true_col)
@@ -225,10 +368,19 @@ class WireClassifier(ClassifierMixin, BaseEstimator):
         return float(np.mean([np.mean(P[:, j] == _column(Y, j)) for j in range(len(HEADS))]))
 
     # -- explanation -------------------------------------------------------
+    def _feature_names(self) -> list[str]:
+        """Index -> feature name, built once (get_feature_names_out builds it on every call)."""
+        names = self.__dict__.get("_names")
+        if names is None:
+            vocab = self.vectorizer_.vocabulary_
+            names = sorted(vocab, key=vocab.__getitem__)
+            self.__dict__["_names"] = names
+        return names
+
     def explain(self, X: Sequence[str], top_k: int = 5) -> list[dict[str, list[str]]]:
         """Per story and head, the terms that pushed most toward the chosen label."""
         features = self.transform_text(X).tocsr()
-        names = self.vectorizer_.get_feature_names_out()
+        names = self._feature_names()
         preds = self._heads(features)
         out: list[dict[str, list[str]]] = [{} for _ in range(features.shape[0])]
         for head, est in zip(HEADS, self.estimators_, strict=True):
@@ -260,6 +412,8 @@ def readable(feature: str) -> str:
         return feature[1:] + "~"
     if feature[:1] == "=":
         return feature[1:]
+    if feature[:1] == "'":
+        return f"'{feature[1:].strip()}'"
     return feature
 
 

@@ -73,7 +73,9 @@ def load_private(path: Path) -> Ed25519PrivateKey:
     # for "others", or a group that may write it, is refused.
     mode = Path(path).stat().st_mode & 0o027
     if mode:
-        raise KeyError_(f"signing key {path} is open to others or group-writable (chmod 600 {path})")
+        raise KeyError_(
+            f"signing key {path} is open to others or group-writable (chmod 600 {path})"
+        )
     return key
 
 

@@ -53,3 +53,36 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory, keys: tuple[Path, Path])
 @pytest.fixture(scope="session")
 def loaded_model(model_dir: Path, trust: TrustPolicy) -> LoadedModel:
     return load_model(model_dir, trust)
+
+
+# -- no silent skips ---------------------------------------------------------------------
+_SKIPPED: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        _SKIPPED.append(f"{report.nodeid}: {reason}")
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # type: ignore[no-untyped-def]
+    """Skipped checks are said loudly, with what to install; in CI they fail the run."""
+    if not _SKIPPED:
+        return
+    terminalreporter.section(f"{len(_SKIPPED)} CHECKS DID NOT RUN", sep="!", red=True, bold=True)
+    for line in _SKIPPED:
+        terminalreporter.write_line(line, red=True)
+    terminalreporter.write_line(
+        "(`bash .ci/run` installs everything they need; with CI set, a skip fails the run)"
+    )
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    import os
+
+    if (
+        _SKIPPED
+        and os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
+        and exitstatus == 0
+    ):
+        session.exitstatus = 1

@@ -224,6 +224,20 @@ def test_sign_in_only_follows_local_next_paths(tmp_path):
         assert 'name="next" value="/queue"' in page
         page = await (await client.get("/login?next=/feed%3Fq%3Dx")).text()
         assert 'name="next" value="/feed?q=x"' in page
+        # a notifier link to a story whose id holds "/", " " and "?" survives the sign-in
+        link = "/stories/evil%2F1%20%C3%BC%3F%23x"
+        bounced = await client.get(link, allow_redirects=False)
+        assert bounced.status == 303
+        page = await (await client.get(bounced.headers["Location"])).text()
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+        nxt = re.search(r'name="next" value="([^"]+)"', page).group(1)
+        reply = await client.post(
+            "/login",
+            data={"username": "anna", "password": PASSWORD, "csrf_token": token, "next": nxt},
+            allow_redirects=False,
+        )
+        assert reply.headers["Location"] == link
+        assert "&lt;script&gt;window.pwned" in await (await client.get(link)).text()
 
     run(check, settings(tmp_path))
 
@@ -242,6 +256,8 @@ def test_claims_and_decisions_over_the_api(tmp_path):
             headers=h,
         )
         assert bad.status == 400 and "IPTC" in (await bad.json())["error"]
+        deep = await client.post("/api/decide", data="[" * 100_000, headers=h)
+        assert deep.status == 400
         done = await (
             await client.post(
                 "/api/decide",
@@ -257,6 +273,19 @@ def test_claims_and_decisions_over_the_api(tmp_path):
         undone = await (await client.post("/api/undo", json={}, headers=h)).json()
         assert undone["id"] == "plain" and undone["waiting"] == 2
         assert json.dumps(undone)
+
+    run(check, settings(tmp_path))
+
+
+def test_every_live_stream_opens_with_the_queue_count(tmp_path):
+    async def check(client: TestClient) -> None:
+        await sign_in(client, "vic")
+        for path in ("/events/queue", "/events/alerts", "/events/feed?language=uk"):
+            reply = await client.get(path)
+            assert reply.status == 200 and reply.content_type == "text/event-stream", path
+            first = [await asyncio.wait_for(reply.content.readline(), 5) for _ in range(2)]
+            assert first == [b"event: hello\r\n", b'data: {"waiting": 2}\r\n'], path
+            reply.close()
 
     run(check, settings(tmp_path))
 

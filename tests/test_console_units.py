@@ -256,3 +256,22 @@ def test_wilson_interval_contains_the_rate_and_narrows_with_n():
     low2, high2 = wilson(80, 100)
     assert high2 - low2 < high - low
     assert wilson(0, 0) == (0.0, 1.0)
+
+
+# -- live events --------------------------------------------------------------------------
+def test_a_page_that_falls_behind_is_dropped_and_others_keep_their_events():
+    import asyncio
+
+    from wirestream.console.hub import QUEUE_SIZE, Hub
+
+    async def main() -> None:
+        hub = Hub()
+        with hub.subscribe("queue") as slow, hub.subscribe("feed") as feed:
+            for i in range(QUEUE_SIZE + 1):
+                hub.publish("queue", {"n": i})
+            hub.publish("feed", {"id": "x"})
+            assert slow.dropped and await slow.get() is None  # told to reload its view
+            assert await feed.get() == ("feed", {"id": "x"})  # never saw the queue's traffic
+            assert hub.subscribers == 1
+
+    asyncio.run(main())

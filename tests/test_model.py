@@ -129,3 +129,12 @@ def test_wire_register_set_is_evaluated_never_fitted(loaded_model, corpus):
     assert loaded_model.manifest["n_train"] == sum(not is_held_out(s.id) for s in corpus)
     assert not wire_ids & set(loaded_model.manifest["held_out_ids"])
     assert loaded_model.manifest["metrics"]["wire_held_out"]["n_stories"] == len(wire_ids)
+
+
+def test_the_one_pass_probabilities_equal_scikit_learns(loaded_model, corpus):
+    """``_proba`` re-does CalibratedClassifierCV's arithmetic without its per-call overhead."""
+    model = loaded_model.model
+    texts = [s.text for s in corpus[::7]]
+    features = model.transform_text(texts)
+    for ours, est in zip(model._proba(features), model.estimators_, strict=True):
+        np.testing.assert_allclose(ours, est.predict_proba(features), rtol=0, atol=1e-9)

@@ -154,17 +154,16 @@ def test_route_by_tags_rules_and_confidence():
         }
     )
     cfg = _cfg(rules).routing
-    out = route(
-        _record(), "an aid convoy was hit", cfg, explain=lambda: pytest.fail("not for review")
-    )
+    out = route(_record(), "an aid convoy was hit", cfg, explanation={"topic": ["unused"]})
     assert [t for t, _ in out] == ["c", "h", "m", "a"]
     assert out[3][1]["alert_rules"] == ["war", "kw"]
     low = route(
         _record(humanitarian=False, military=False, stance_score=0.3, stance="neutral"), "", cfg
     )
     assert [t for t, _ in low] == ["c", "r"]
-    assert low[1][1]["review_reasons"] == ["stance_score 0.30 < 0.50"]
-    explained = route(_record(stance_score=0.3), "", cfg, explain=lambda: {"stance": ["shell~"]})
+    assert low[1][1]["review_reasons"] == ["stance_score 0.300 < 0.500"]
+    assert all("explanation" not in payload for _, payload in out), "only review copies carry it"
+    explained = route(_record(stance_score=0.3), "", cfg, explanation={"stance": ["shell~"]})
     assert explained[-1][1]["explanation"] == {"stance": ["shell~"]}
     assert "explanation" not in explained[0][1], "only the review copy carries the explanation"
 

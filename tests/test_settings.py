@@ -117,7 +117,10 @@ def test_protocol_and_mechanism_names_are_case_insensitive_everywhere():
 def test_kubernetes_service_links_are_ignored_or_explained():
     """A Service named wirestream-console makes Kubernetes inject WIRESTREAM_CONSOLE_* variables."""
     s = Settings.from_env(
-        env={"WIRESTREAM_CONSOLE_SERVICE_HOST": "10.0.0.7", "WIRESTREAM_CONSOLE_PORT_8080_TCP_ADDR": "10.0.0.7"}
+        env={
+            "WIRESTREAM_CONSOLE_SERVICE_HOST": "10.0.0.7",
+            "WIRESTREAM_CONSOLE_PORT_8080_TCP_ADDR": "10.0.0.7",
+        }
     )
     assert s.console_port == 8080
     with pytest.raises(SettingsError, match="enableServiceLinks: false"):

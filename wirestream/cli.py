@@ -123,7 +123,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 0
     registry = Registry(settings.registry)
     if args.if_empty and registry.current_version() is not None:
-        print(f"the registry {settings.registry} already serves {registry.current_version()}; nothing to do")
+        print(
+            f"the registry {settings.registry} already serves {registry.current_version()}; nothing to do"
+        )
         return 0
     with tempfile.TemporaryDirectory(dir=_mkdir(settings.registry)) as tmp:
         manifest = train(

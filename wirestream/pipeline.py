@@ -22,7 +22,7 @@ from typing import Any
 from wirestream.classify import classify_batch
 from wirestream.deadletter import Source, deadletter_record, iso
 from wirestream.models.persistence import LoadedModel
-from wirestream.routing import RoutingConfig, route
+from wirestream.routing import RoutingConfig, review_reasons, route
 from wirestream.story import InputLimits, Invalid, Story, parse_story
 
 log = logging.getLogger(__name__)
@@ -116,6 +116,24 @@ def _classify_isolating_failures(
     return ok, failed
 
 
+def _explain_reviewed(
+    loaded: LoadedModel,
+    valid: list[tuple[RawMessage, Story]],
+    ok: list[tuple[int, dict[str, Any]]],
+    cfg: PipelineConfig,
+) -> dict[int, dict[str, list[str]]]:
+    """The review console highlights why the model decided: only stories going to review."""
+    wanted = [i for i, rec in ok if review_reasons(rec, cfg.routing.review_threshold)]
+    if not wanted:
+        return {}
+    try:
+        found = loaded.model.explain([valid[i][1].text for i in wanted])
+    except Exception:  # an explanation is a courtesy, never a reason to lose a story
+        log.exception("explaining %d stories for review failed", len(wanted))
+        return {}
+    return dict(zip(wanted, found, strict=True))
+
+
 def process_batch(
     messages: Sequence[RawMessage],
     loaded: LoadedModel,
@@ -161,18 +179,16 @@ def process_batch(
         msg, story = valid[i]
         dead(msg, "processing_error", reason, story_id=story.id)
 
-    # 3. route and encode, all of a story's outputs or none of them
+    # 3. explanations for the stories editors will review, in one model call
+    explanations = _explain_reviewed(loaded, valid, ok, cfg)
+
+    # 4. route and encode, all of a story's outputs or none of them
     now = clock()
     for i, classification in ok:
         msg, story = valid[i]
         try:
             record = story.to_dict() | classification | {"classified_at": iso(now)}
-            routes = route(
-                record,
-                story.text,
-                cfg.routing,
-                explain=lambda s=story: loaded.model.explain([s.text])[0],
-            )
+            routes = route(record, story.text, cfg.routing, explanations.get(i))
             key = story.id.encode("utf-8")
             outgoing = [
                 Outgoing(topic, key, encode(payload, cfg.max_record_bytes))
@@ -192,7 +208,7 @@ def process_batch(
         if produced is not None:
             result.latencies.append(max(0.0, now - produced))
 
-    # 4. dead letters last: they always fit (payloads are cut to a prefix)
+    # 5. dead letters last: they always fit (payloads are cut to a prefix)
     for record in result.deadletters:
         result.outgoing.append(Outgoing(cfg.deadletter, msg_key(record), encode(record)))
     return result

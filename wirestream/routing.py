@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,9 +23,9 @@ class RoutingConfig:
 def review_reasons(record: dict[str, Any], threshold: float) -> list[str]:
     reasons = []
     if record["topic_score"] < threshold:
-        reasons.append(f"topic_score {record['topic_score']:.2f} < {threshold:.2f}")
+        reasons.append(f"topic_score {record['topic_score']:.3f} < {threshold:.3f}")
     if record["stance_score"] < threshold:
-        reasons.append(f"stance_score {record['stance_score']:.2f} < {threshold:.2f}")
+        reasons.append(f"stance_score {record['stance_score']:.3f} < {threshold:.3f}")
     return reasons
 
 
@@ -33,13 +33,12 @@ def route(
     record: dict[str, Any],
     text: str,
     cfg: RoutingConfig,
-    explain: Callable[[], dict[str, list[str]]] | None = None,
+    explanation: dict[str, list[str]] | None = None,
 ) -> list[tuple[str, dict[str, Any]]]:
     """Every classified story goes to ``classified``; the others by tag, rule and confidence.
 
     A story sent for review also carries the model's explanation (the terms that
-    weighed most per head), which the review console highlights; ``explain`` is
-    only called for those stories, as it costs a little.
+    weighed most per head), which the review console highlights.
     """
     out: list[tuple[str, dict[str, Any]]] = [(cfg.classified, record)]
     if record["humanitarian"]:
@@ -52,7 +51,7 @@ def route(
     reasons = review_reasons(record, cfg.review_threshold)
     if reasons:
         extra: dict[str, Any] = {"review_reasons": reasons}
-        if explain is not None:
-            extra["explanation"] = explain()
+        if explanation is not None:
+            extra["explanation"] = explanation
         out.append((cfg.review, record | extra))
     return out

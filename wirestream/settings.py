@@ -32,7 +32,9 @@ DEFAULT_WIRE_HELDOUT = TRAINING_DIR / "data" / "heldout-wire"
 DEFAULT_ALERT_RULES = PACKAGE_DIR / "data" / "alert-rules.yaml"
 
 # Variables Kubernetes injects for a Service named wirestream-*: not ours, ignored.
-SERVICE_LINK = re.compile(r"^WIRESTREAM_\w+_(SERVICE_HOST|SERVICE_PORT(_\w+)?|PORT_\d+_(TCP|UDP|SCTP)(_\w+)?)$")
+SERVICE_LINK = re.compile(
+    r"^WIRESTREAM_\w+_(SERVICE_HOST|SERVICE_PORT(_\w+)?|PORT_\d+_(TCP|UDP|SCTP)(_\w+)?)$"
+)
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
@@ -186,7 +188,9 @@ class Settings:
         env = dict(os.environ if env is None else env)
         known = {env_name(f.name) for f in fields(cls)}
         unknown = sorted(
-            k for k in env if k.startswith("WIRESTREAM_") and k not in known and not SERVICE_LINK.match(k)
+            k
+            for k in env
+            if k.startswith("WIRESTREAM_") and k not in known and not SERVICE_LINK.match(k)
         )
         if unknown:
             raise SettingsError(
