@@ -13,6 +13,7 @@ DATA   ?= var
 DEV_KEY := $(DATA)/keys/dev-signing
 MODEL  := $(DATA)/registry/current.json
 CORPUS := $(wildcard training/data/corpus/*.jsonl training/data/heldout-wire/*.jsonl)
+MODEL_CODE := models/estimator.py models/persistence.py training/train.py
 # The development key signs and verifies the models that make trains (a real
 # deployment sets its own keys; see README "Models that cannot be swapped").
 DEV_ENV := WIRESTREAM_DATA_DIR=$(abspath $(DATA)) \
@@ -36,7 +37,7 @@ $(DEV_KEY).pem: $(STAMP)
 
 model: $(MODEL)
 
-$(MODEL): $(STAMP) $(DEV_KEY).pem $(CORPUS)
+$(MODEL): $(STAMP) $(DEV_KEY).pem $(CORPUS) $(MODEL_CODE)
 	$(DEV_ENV) $(BIN)/wirestream train --promote
 	@touch $(MODEL)
 

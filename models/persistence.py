@@ -165,6 +165,7 @@ def save_model(
         "signing_key_id": signing.key_id(signing_key.public_key()) if signing_key else None,
         "sklearn_version": sklearn.__version__,
         "python_version": python_version(),
+        "wirestream_version": _own_version(),
         "estimator": type(model).__name__,
         "params": {k: _jsonable(v) for k, v in model.get_params().items()},
         "labels": {
@@ -334,4 +335,25 @@ def load_model(model_dir: Path, trust: TrustPolicy) -> LoadedModel:
             f"artifact in {model_dir} holds {type(model).__name__}, not WireClassifier",
             "untrusted_type",
         )
+    try:  # a model from another wirestream version can pass every check and still not run
+        model.predict_heads([LOAD_CHECK_TEXT])
+    except Exception as exc:
+        raise ModelLoadError(
+            f"the model in {model_dir} (written by wirestream {manifest.get('wirestream_version', '?')}, "
+            f"this is {_own_version()}) fails to classify: {type(exc).__name__}: {exc}; retrain it "
+            "with this version (`wirestream train`)",
+            "incompatible_versions",
+        ) from None
     return LoadedModel(model=model, manifest=manifest, path=model_dir)
+
+
+LOAD_CHECK_TEXT = "Load check\nA short story the model classifies once before it may serve."
+
+
+def _own_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("wirestream")
+    except PackageNotFoundError:
+        return "unknown"

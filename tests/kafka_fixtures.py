@@ -170,3 +170,43 @@ def reader_factory() -> Iterator[Callable[[Settings, list[str]], TopicReader]]:
     yield _make
     for r in readers:
         r.close()
+
+
+def own_settings(
+    port: int, tmp_path: Path, model_dir: Path, keys: tuple[Path, Path], **changes: Any
+) -> Settings:
+    """Settings for a broker of a test's own, on ``port`` (its own topics, group, data dir)."""
+    tag = uuid.uuid4().hex[:8]
+    base = Settings.from_env(env={})
+    return base.replace(
+        broker=f"kafka://127.0.0.1:{port}",
+        app_id=f"ws-own-{tag}",
+        model_dir=model_dir,
+        model_public_keys=str(keys[1]),
+        data_dir=tmp_path / "data",
+        metrics_port=free_port(),
+        create_topics=True,
+        broker_request_timeout_s=5,
+        broker_session_timeout_s=6,
+        commit_interval_s=0.5,
+        **{f: f"o{tag}.{getattr(base, f)}" for f in TOPIC_FIELDS},
+    ).replace(**changes)
+
+
+@pytest.fixture
+def proxied_broker(
+    tmp_path: Path, model_dir: Path, keys: tuple[Path, Path]
+) -> Iterator[tuple[Any, EmbeddedBroker, Settings]]:
+    """A broker of the test's own behind the fault proxy: every client talks through it."""
+    from tests.faults import KafkaFaultProxy
+
+    proxy_port, broker_port = free_port(), free_port()
+    proxy = KafkaFaultProxy(proxy_port, broker_port).start()
+    broker = EmbeddedBroker(port=broker_port, advertised_port=proxy_port).start()
+    settings = own_settings(proxy_port, tmp_path, model_dir, keys)
+    ensure_topics(settings)
+    try:
+        yield proxy, broker, settings
+    finally:
+        broker.stop()
+        proxy.stop()

@@ -201,3 +201,12 @@ def test_signing_key_file_readable_by_others_is_refused(tmp_path):
     with pytest.raises(signing.KeyError_, match="chmod 600"):
         signing.load_private(private)
     assert oct((tmp_path / "k.pem").stat().st_mode & 0o777) == "0o644"
+
+
+def test_a_model_that_cannot_classify_with_this_code_is_refused(model_copy, trust, monkeypatch):
+    """Signed, same versions, and still unusable (written by another wirestream): refused at load."""
+    from wirestream.models.estimator import WireTokenizer
+
+    monkeypatch.delattr(WireTokenizer, "__call__")
+    error = _refused(model_copy, trust)
+    assert error.reason == "incompatible_versions" and "retrain" in str(error)

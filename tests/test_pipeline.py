@@ -126,6 +126,20 @@ def test_one_failing_story_is_dead_lettered_and_the_rest_classified(
     assert json.loads(dead["payload"])["id"] == "p3"
 
 
+def test_a_batch_where_every_story_fails_stops_instead_of_dead_lettering_the_stream(
+    loaded_model, corpus, monkeypatch
+):
+    def broken(loaded, stories, **kw):
+        raise AttributeError("'WireTokenizer' object has no attribute 'lemmatizer'")
+
+    monkeypatch.setattr(pipeline_module, "classify_batch", broken)
+    msgs = [_msg(_story(i, s), i) for i, s in enumerate(corpus[:4])]
+    with pytest.raises(pipeline_module.ModelFailure, match="all 4 stories"):
+        process_batch(msgs, loaded_model, _cfg())
+    (lone,) = process_batch(msgs[:1], loaded_model, _cfg()).deadletters  # one story: its own fault
+    assert lone["reason"] == "processing_error"
+
+
 def _record(**kw):
     base = {
         "id": "x",

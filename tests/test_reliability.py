@@ -9,7 +9,6 @@ import os
 import random
 import signal
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,8 +16,7 @@ from pathlib import Path
 import pytest
 from kafka import KafkaProducer
 
-from tests.faults import KafkaFaultProxy
-from tests.kafka_fixtures import TOPIC_FIELDS, TopicReader, committed_offsets
+from tests.kafka_fixtures import TopicReader, committed_offsets, own_settings
 from tests.test_stream_integration import assert_commits_never_pass_an_unsent_story, story_lines
 from wirestream.deadletter import original_payload
 from wirestream.settings import Settings
@@ -153,11 +151,11 @@ def test_2000_malformed_payloads_among_2000_valid_stories(
     worker = start_worker(s)
     reader = reader_factory(s, [s.topic_classified, s.topic_deadletter])
     assert reader.poll_until(
-        lambda r: (
-            len(r[s.topic_classified]) >= len(valid) and len(r[s.topic_deadletter]) >= len(bad)
-        ),
+        lambda r: worker.proc.poll() is not None
+        or (len(r[s.topic_classified]) >= len(valid) and len(r[s.topic_deadletter]) >= len(bad)),
         timeout=300,
     ), worker.output[-3000:]
+    assert worker.proc.poll() is None, f"the worker died:\n{worker.output[-3000:]}"
     assert set(reader.ids(s.topic_classified)) == _ids(valid), "a valid story was lost"
     dead = reader.values(s.topic_deadletter)
     assert len(dead) == len(bad), "each bad message is dead-lettered exactly once (no restarts)"
@@ -250,30 +248,12 @@ def _assigned(output: str) -> list[str]:
 def own_broker(tmp_path: Path, model_dir: Path, keys) -> Iterator[tuple[EmbeddedBroker, Settings]]:
     """A broker of this test's own (it is paused, restarted or faulted)."""
     broker = EmbeddedBroker().start()
-    settings = _settings_for(broker.port, tmp_path, model_dir, keys)
+    settings = own_settings(broker.port, tmp_path, model_dir, keys)
     ensure_topics(settings)
     try:
         yield broker, settings
     finally:
         broker.stop()
-
-
-def _settings_for(port: int, tmp_path: Path, model_dir: Path, keys) -> Settings:
-    tag = uuid.uuid4().hex[:8]
-    base = Settings.from_env(env={})
-    return base.replace(
-        broker=f"kafka://127.0.0.1:{port}",
-        app_id=f"ws-rel-{tag}",
-        model_dir=model_dir,
-        model_public_keys=str(keys[1]),
-        data_dir=tmp_path / "data",
-        metrics_port=free_port(),
-        create_topics=True,
-        broker_request_timeout_s=5,
-        broker_session_timeout_s=6,
-        commit_interval_s=0.5,
-        **{f: f"r{tag}.{getattr(base, f)}" for f in TOPIC_FIELDS},
-    )
 
 
 def test_broker_paused_for_15_s_the_worker_recovers_by_itself(corpus, own_broker):
@@ -305,7 +285,7 @@ def test_broker_restarted_the_worker_reconnects_or_exits_non_zero_never_hangs(
     the worker must go on with the new stream, or exit non-zero so a supervisor restarts it."""
     port = free_port()
     broker = EmbeddedBroker(port=port).start()
-    s = _settings_for(port, tmp_path, model_dir, keys)
+    s = own_settings(port, tmp_path, model_dir, keys)
     ensure_topics(s)
     worker = WorkerProcess(s)
     restarts = 0
@@ -347,24 +327,19 @@ def test_broker_restarted_the_worker_reconnects_or_exits_non_zero_never_hangs(
 
 
 def test_failed_sends_are_retried_then_the_worker_stops_without_committing_past_them(
-    corpus, tmp_path, model_dir, keys
+    corpus, proxied_broker
 ):
     """Produce requests are cut at the network (a fault proxy in front of the real broker) while
     fetches and offset commits still pass: the worker must not acknowledge what it could not send."""
-    proxy_port, broker_port = free_port(), free_port()
-    proxy = KafkaFaultProxy(proxy_port, broker_port).start()
-    broker = EmbeddedBroker(port=broker_port, advertised_port=proxy_port).start()
-    s = _settings_for(proxy_port, tmp_path, model_dir, keys).replace(
-        send_max_attempts=3, send_backoff_s=0.2, batch_size=32
-    )
-    ensure_topics(s)
+    proxy, _broker, s = proxied_broker
+    s = s.replace(send_max_attempts=3, send_backoff_s=0.2, batch_size=32)
     worker = WorkerProcess(s)
+    reader = TopicReader(s, [s.topic_classified, s.topic_input])
     try:
         assert worker.wait_ready(90), worker.output[-3000:]
         lines = _many(corpus, 3000, "cut")
         sent = _ids(lines)
         publish(s, lines, progress=None)
-        reader = TopicReader(s, [s.topic_classified, s.topic_input])
         assert reader.poll_until(lambda r: len(r[s.topic_classified]) >= 200, timeout=60)
         proxy.fail_produce = True
         code = worker.proc.wait(120)
@@ -384,11 +359,9 @@ def test_failed_sends_are_retried_then_the_worker_stops_without_committing_past_
         assert reader.poll_until(
             lambda r: set(reader.ids(s.topic_classified)) >= sent, timeout=180
         ), worker.output[-3000:]
-        reader.close()
     finally:
         worker.stop(signal.SIGKILL)
-        broker.stop()
-        proxy.stop()
+        reader.close()
 
 
 def test_committed_offsets_helper_reads_the_worker_group(stream_settings, start_worker, corpus):

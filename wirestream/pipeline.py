@@ -78,6 +78,12 @@ class RecordTooLarge(ValueError):
     pass
 
 
+class ModelFailure(RuntimeError):
+    """Every story of a batch failed to classify: the model is broken, not the input.
+    Dead-lettering them all would empty the stream into the dead-letter topic; the
+    worker stops instead, acknowledging nothing, so a restart (or a rollback) retries."""
+
+
 def encode(obj: dict[str, Any], limit: int = MAX_RECORD_BYTES) -> bytes:
     """Strict JSON (no NaN, no lone surrogates) that fits one producer request."""
     data = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
@@ -175,6 +181,8 @@ def process_batch(
     started = time.perf_counter()
     ok, failed = _classify_isolating_failures(loaded, [story for _, story in valid])
     result.classify_seconds = time.perf_counter() - started
+    if failed and not ok and len(failed) >= 2:
+        raise ModelFailure(f"all {len(failed)} stories of a batch failed to classify: {failed[0][1]}")
     for i, reason in failed:
         msg, story = valid[i]
         dead(msg, "processing_error", reason, story_id=story.id)
