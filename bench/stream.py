@@ -10,9 +10,11 @@
   for the worker and for the passthrough (the broker's floor);
 - worker start-to-ready seconds and peak RSS.
 
-Throughput counts records that really arrive on the output topic, from the
-first publish to the last record (never end offsets, which this broker reports
-wrongly). Latency is the output record's timestamp (set when the worker hands
+Throughput runs from the first publish to the last story classified: for the
+passthrough and the naive agent counted on the output topic as it fills, for
+wirestream workers on their own counters (reading every output record would
+take CPU from the workers being measured), and then the output topic is
+counted too, untimed (never end offsets, which this broker reports wrongly). Latency is the output record's timestamp (set when the worker hands
 it to its producer) minus the moment the benchmark sent the story, both on this
 machine's clock. Results go to ``var/bench/stream.json`` and ``.md``;
 ``--record`` also writes them to ``bench/results/`` (tracked).
@@ -99,24 +101,66 @@ class Scenario:
         return cons
 
 
-def throughput(scenario: Scenario, payloads: list[bytes], pids: list[int]) -> dict[str, Any]:
+def classified_by_workers(ports: list[int]) -> float:
+    """Stories the workers report classified (and delivered): cheap to poll, unlike reading
+    every output record, which would take CPU from the workers being measured."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    total = 0.0
+    for port in ports:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == "wirestream_stories_classified_total":
+                    total += sample.value
+    return total
+
+
+BROKER_PID: list[int] = []  # set in main: the broker's CPU is part of the budget
+
+
+def throughput(
+    scenario: Scenario, payloads: list[bytes], pids: list[int], ports: list[int] | None = None
+) -> dict[str, Any]:
+    """Publish, then time until every story is classified. With ``ports`` (wirestream workers)
+    the clock stops on the workers' own counters and the output topic is counted afterwards;
+    otherwise the output topic is counted as it fills."""
     cons = scenario.counter()
     cpu0 = [cpu_seconds(p) for p in pids]
+    broker0 = cpu_seconds(BROKER_PID[0]) if BROKER_PID else 0.0
+    own0 = sum(os.times()[:2])
+    base = classified_by_workers(ports) if ports else 0.0
     t0 = time.perf_counter()
     publish(scenario.settings, payloads, progress=None)
     seen = 0
     deadline = time.monotonic() + 900
     while seen < len(payloads) and time.monotonic() < deadline:
-        seen += sum(len(v) for v in cons.poll(timeout_ms=200).values())
+        if ports:
+            time.sleep(0.05)
+            seen = int(classified_by_workers(ports) - base)
+        else:
+            seen += sum(len(v) for v in cons.poll(timeout_ms=200).values())
     elapsed = time.perf_counter() - t0
-    cons.close()
     cpu = [cpu_seconds(p) - c for p, c in zip(pids, cpu0, strict=True)]
+    broker_cpu = (cpu_seconds(BROKER_PID[0]) - broker0) if BROKER_PID else 0.0
+    own_cpu = sum(os.times()[:2]) - own0
+    on_topic = seen
+    if ports:  # the records really arrived: count them, untimed
+        on_topic = 0
+        while on_topic < len(payloads) and time.monotonic() < deadline:
+            on_topic += sum(len(v) for v in cons.poll(timeout_ms=500).values())
+    cons.close()
     return {
         "stories": len(payloads),
         "seen": seen,
+        "on_output_topic": on_topic,
         "seconds": round(elapsed, 2),
         "stories_per_s": round(seen / elapsed, 1),
         "cpu_cores": [round(c / elapsed, 2) for c in cpu],
+        "broker_cpu_cores": round(broker_cpu / elapsed, 2),
+        "load_generator_cpu_cores": round(own_cpu / elapsed, 2),
     }
 
 
@@ -276,6 +320,7 @@ def main() -> None:
     )
     with EmbeddedBroker() as broker:
         base = base.replace(broker=f"kafka://{broker.bootstrap}")
+        BROKER_PID.append(broker.process.pid)
         # transport ceiling
         sc = Scenario(base, "pass")
         pt = _child(
@@ -323,14 +368,14 @@ def main() -> None:
         worker.stop()
         # two workers in one group
         sc = Scenario(base, "two")
-        workers = [
-            WorkerProcess(sc.settings),
-            WorkerProcess(sc.settings.replace(metrics_port=free_port())),
-        ]
+        second = sc.settings.replace(metrics_port=free_port())
+        workers = [WorkerProcess(sc.settings), WorkerProcess(second)]
         for w in workers:
             start(w, "worker")
         time.sleep(2 * base.broker_session_timeout_s)  # both in the group, partitions split
-        results["two_workers"] = throughput(sc, payloads, [w.pid for w in workers])
+        results["two_workers"] = throughput(
+            sc, payloads, [w.pid for w in workers], [sc.settings.metrics_port, second.metrics_port]
+        )
         print(f"   two workers: {results['two_workers']['stories_per_s']} stories/s", flush=True)
         for w in workers:
             w.stop()
@@ -374,6 +419,13 @@ def markdown(r: dict[str, Any]) -> str:
         f"| batch classify on a pool of {r['classify_pool']['processes']} processes (no Kafka) | {r['classify_pool']['stories_per_s']:,.0f} | {r['classify_pool']['stories_per_s'] / r['classify_batch']['stories_per_s']:.2f}x one process |",
         f"| wirestream, one worker | {r['one_worker']['stories_per_s']:,.0f} | {r['ratios']['one_worker_to_batch_classify']:.2f} of batch classify, {r['ratios']['one_worker_to_passthrough']:.2f} of passthrough |",
         f"| wirestream, two workers (one group) | {r['two_workers']['stories_per_s']:,.0f} | {r['ratios']['two_workers_to_one']:.2f}x one worker |",
+        "",
+        "CPU while it ran (cores): "
+        + "; ".join(
+            f"{name} workers {'+'.join(str(c) for c in r[key]['cpu_cores'])}, broker {r[key]['broker_cpu_cores']}, load generator {r[key]['load_generator_cpu_cores']}"
+            for name, key in (("one worker:", "one_worker"), ("two workers:", "two_workers"))
+        )
+        + ".",
         f"| naive Faust agent, one predict per story | {r['naive_agent']['stories_per_s']:,.0f} | wirestream one worker = {r['ratios']['one_worker_to_naive_agent']:.1f}x |",
         "",
         "| offered stories/s | worker p50 / p95 / p99 ms | passthrough p50 / p95 / p99 ms |",
