@@ -125,3 +125,15 @@ def test_kubernetes_service_links_are_ignored_or_explained():
     assert s.console_port == 8080
     with pytest.raises(SettingsError, match="enableServiceLinks: false"):
         Settings.from_env(env={"WIRESTREAM_CONSOLE_PORT": "tcp://10.0.0.7:8080"})
+
+
+def test_every_setting_is_documented_and_readme_shows_the_generated_table():
+    from dataclasses import fields as dataclass_fields
+
+    from tools.settings_table import BEGIN, END, table
+    from wirestream.settings import DOCS, REPO_ROOT
+
+    assert set(DOCS) == {f.name for f in dataclass_fields(Settings)}
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    shown = readme.split(BEGIN, 1)[1].split(END, 1)[0].strip()
+    assert shown == table(), "README's settings table is stale: python -m tools.settings_table"
