@@ -10,13 +10,17 @@
   for the worker and for the passthrough (the broker's floor);
 - worker start-to-ready seconds and peak RSS.
 
-Throughput runs from the first publish to the last story classified: for the
-passthrough and the naive agent counted on the output topic as it fills, for
-wirestream workers on their own counters (reading every output record would
-take CPU from the workers being measured), and then the output topic is
-counted too, untimed (never end offsets, which this broker reports wrongly). Latency is the output record's timestamp (set when the worker hands
-it to its producer) minus the moment the benchmark sent the story, both on this
-machine's clock. Results go to ``var/bench/stream.json`` and ``.md``;
+Workers' throughput is a backlog drained: the input topic is filled first, then
+one or two workers start in one group and the clock runs from their first story
+classified to their last, on their own counters (reading every output record
+would take CPU from the workers being measured); the output topic is counted
+afterwards, untimed (never end offsets, which this broker reports wrongly). One
+and two workers alternate, two rounds each, and the machine's CPU states are
+kept beside them. The naive agent drains a backlog too, timed on the output
+topic; the passthrough is timed from the first publish to the last record on
+the output topic. Latency is the output record's
+timestamp (set when the worker hands it to its producer) minus the moment the
+benchmark sent the story, both on this machine's clock. Results go to ``var/bench/stream.json`` and ``.md``;
 ``--record`` also writes them to ``bench/results/`` (tracked).
 """
 
@@ -121,46 +125,134 @@ def classified_by_workers(ports: list[int]) -> float:
 BROKER_PID: list[int] = []  # set in main: the broker's CPU is part of the budget
 
 
-def throughput(
-    scenario: Scenario, payloads: list[bytes], pids: list[int], ports: list[int] | None = None
-) -> dict[str, Any]:
-    """Publish, then time until every story is classified. With ``ports`` (wirestream workers)
-    the clock stops on the workers' own counters and the output topic is counted afterwards;
-    otherwise the output topic is counted as it fills."""
+def throughput(scenario: Scenario, payloads: list[bytes], pids: list[int]) -> dict[str, Any]:
+    """Publish, and time until every story is on the output topic, counted as it fills
+    (the passthrough and the naive agent, which keep no counters of their own)."""
     cons = scenario.counter()
     cpu0 = [cpu_seconds(p) for p in pids]
     broker0 = cpu_seconds(BROKER_PID[0]) if BROKER_PID else 0.0
     own0 = sum(os.times()[:2])
-    base = classified_by_workers(ports) if ports else 0.0
     t0 = time.perf_counter()
     publish(scenario.settings, payloads, progress=None)
     seen = 0
     deadline = time.monotonic() + 900
     while seen < len(payloads) and time.monotonic() < deadline:
-        if ports:
-            time.sleep(0.05)
-            seen = int(classified_by_workers(ports) - base)
-        else:
-            seen += sum(len(v) for v in cons.poll(timeout_ms=200).values())
+        seen += sum(len(v) for v in cons.poll(timeout_ms=200).values())
     elapsed = time.perf_counter() - t0
     cpu = [cpu_seconds(p) - c for p, c in zip(pids, cpu0, strict=True)]
     broker_cpu = (cpu_seconds(BROKER_PID[0]) - broker0) if BROKER_PID else 0.0
     own_cpu = sum(os.times()[:2]) - own0
-    on_topic = seen
-    if ports:  # the records really arrived: count them, untimed
-        on_topic = 0
-        while on_topic < len(payloads) and time.monotonic() < deadline:
-            on_topic += sum(len(v) for v in cons.poll(timeout_ms=500).values())
     cons.close()
     return {
         "stories": len(payloads),
-        "seen": seen,
-        "on_output_topic": on_topic,
+        "on_output_topic": seen,
         "seconds": round(elapsed, 2),
         "stories_per_s": round(seen / elapsed, 1),
         "cpu_cores": [round(c / elapsed, 2) for c in cpu],
         "broker_cpu_cores": round(broker_cpu / elapsed, 2),
         "load_generator_cpu_cores": round(own_cpu / elapsed, 2),
+    }
+
+
+def machine_jiffies() -> list[int]:
+    """The machine's CPU time by state (user, nice, system, idle, iowait, irq, softirq, steal)."""
+    return [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+
+
+def drain(base: Settings, payloads: list[bytes], workers: int, name: str) -> dict[str, Any]:
+    """A backlog drained by ``workers`` wirestream workers in one consumer group.
+
+    The input topic is filled first (untimed, so no load generator competes for
+    the cores), then the workers start and join one group generation. The clock
+    runs from the first poll that shows progress to the last story classified,
+    on the workers' own counters (polled every 0.25 s; what the first poll saw is
+    not counted), and the output topic is counted afterwards."""
+    sc = Scenario(base, name)
+    publish(sc.settings, payloads, progress=None)
+    sets = [sc.settings] + [
+        sc.settings.replace(metrics_port=free_port()) for _ in range(workers - 1)
+    ]
+    procs = [WorkerProcess(s) for s in sets]
+    try:
+        for proc in procs:
+            start(proc, "worker")
+        ports = [s.metrics_port for s in sets]
+        deadline = time.monotonic() + 900
+        while (first := classified_by_workers(ports)) == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        t0 = time.perf_counter()
+        cpu0 = [cpu_seconds(p.pid) for p in procs]
+        broker0 = cpu_seconds(BROKER_PID[0]) if BROKER_PID else 0.0
+        machine0 = machine_jiffies()
+        done = first
+        while done < len(payloads) and time.monotonic() < deadline:
+            time.sleep(0.25)
+            done = classified_by_workers(ports)
+        elapsed = time.perf_counter() - t0
+        cpu = [(cpu_seconds(p.pid) - c) / elapsed for p, c in zip(procs, cpu0, strict=True)]
+        broker_cpu = ((cpu_seconds(BROKER_PID[0]) - broker0) / elapsed) if BROKER_PID else 0.0
+        states = [b - a for a, b in zip(machine0, machine_jiffies(), strict=True)]
+        rss = max(peak_rss_mb(p.pid) for p in procs)
+        rebalances = sum(p.output.count("partitions reassigned") for p in procs)
+    finally:
+        for proc in procs:
+            proc.stop()
+    cons = sc.counter()
+    on_topic = 0
+    while on_topic < len(payloads) and time.monotonic() < deadline:
+        on_topic += sum(len(v) for v in cons.poll(timeout_ms=500).values())
+    cons.close()
+    total = sum(states) or 1
+    return {
+        "workers": workers,
+        "stories": len(payloads),
+        "timed_stories": int(done - first),
+        "on_output_topic": on_topic,
+        "seconds": round(elapsed, 2),
+        "stories_per_s": round((done - first) / elapsed, 1),
+        "cpu_cores": [round(c, 2) for c in cpu],
+        "broker_cpu_cores": round(broker_cpu, 2),
+        "machine_busy_share": round(1 - (states[3] + states[4]) / total, 3),
+        "machine_steal_share": round(states[7] / total, 3),
+        "rebalances_while_timed": rebalances,
+        "peak_rss_mb": round(rss, 1),
+    }
+
+
+def drain_on_topic(scenario: Scenario, n: int, pid: int) -> dict[str, Any]:
+    """A backlog drained by a process without counters (the naive agent): timed from its
+    first record on the output topic to its last, counted as they arrive."""
+    cons = scenario.counter()
+    deadline = time.monotonic() + 900
+    seen = 0
+    while seen == 0 and time.monotonic() < deadline:
+        seen = sum(len(v) for v in cons.poll(timeout_ms=20).values())
+    t0, cpu0, first = time.perf_counter(), cpu_seconds(pid), seen
+    while seen < n and time.monotonic() < deadline:
+        seen += sum(len(v) for v in cons.poll(timeout_ms=200).values())
+    elapsed = time.perf_counter() - t0
+    cons.close()
+    return {
+        "stories": n,
+        "on_output_topic": seen,
+        "seconds": round(elapsed, 2),
+        "stories_per_s": round((seen - first) / elapsed, 1),
+        "cpu_cores": [round((cpu_seconds(pid) - cpu0) / elapsed, 2)],
+    }
+
+
+def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The mean of alternating runs, with every run kept."""
+    mean = float(np.mean([r["stories_per_s"] for r in runs]))
+    cores = np.mean([r["cpu_cores"] for r in runs], axis=0)
+    return {
+        "stories_per_s": round(mean, 1),
+        "cpu_cores": [round(float(c), 2) for c in cores],
+        "broker_cpu_cores": round(float(np.mean([r["broker_cpu_cores"] for r in runs])), 2),
+        "machine_busy_share": round(float(np.mean([r["machine_busy_share"] for r in runs])), 3),
+        "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
+        "stories_per_worker_cpu_s": round(mean / float(np.sum(cores)), 1),
+        "runs": runs,
     }
 
 
@@ -296,7 +388,8 @@ def _child(argv: list[str], settings: Settings, ready: str = "ready") -> Service
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--n", type=int, default=12_000, help="stories per throughput run")
+    parser.add_argument("--n", type=int, default=20_000, help="stories per throughput run")
+    parser.add_argument("--rounds", type=int, default=2, help="alternating one/two-worker drains")
     parser.add_argument("--story-bytes", type=int, default=2048)
     parser.add_argument("--rates", default="10,100,500")
     parser.add_argument("--latency-seconds", type=float, default=20)
@@ -344,17 +437,11 @@ def main() -> None:
             for r in args.rates.split(",")
         ]
         pt.stop()
-        # one worker
+        # one worker: start-up and latency
         sc = Scenario(base, "one")
         worker = WorkerProcess(sc.settings)
         ready_s = start(worker, "worker")
-        results["one_worker"] = throughput(sc, payloads, [worker.pid]) | {
-            "ready_seconds": round(ready_s, 1)
-        }
-        print(
-            f"   one worker: {results['one_worker']['stories_per_s']} stories/s (ready in {ready_s:.1f}s)",
-            flush=True,
-        )
+        print(f"   worker ready in {ready_s:.1f}s", flush=True)
         results["latency"] = [
             latency(sc, float(r), min(args.latency_seconds, 2000 / float(r)), items)
             for r in args.rates.split(",")
@@ -364,29 +451,30 @@ def main() -> None:
                 f"   latency at {row['offered_per_s']:g}/s: p50 {row['p50_ms']} ms, p99 {row['p99_ms']} ms",
                 flush=True,
             )
-        results["one_worker"]["peak_rss_mb"] = round(peak_rss_mb(worker.pid), 1)
         worker.stop()
-        # two workers in one group
-        sc = Scenario(base, "two")
-        second = sc.settings.replace(metrics_port=free_port())
-        workers = [WorkerProcess(sc.settings), WorkerProcess(second)]
-        for w in workers:
-            start(w, "worker")
-        time.sleep(2 * base.broker_session_timeout_s)  # both in the group, partitions split
-        results["two_workers"] = throughput(
-            sc, payloads, [w.pid for w in workers], [sc.settings.metrics_port, second.metrics_port]
-        )
-        print(f"   two workers: {results['two_workers']['stories_per_s']} stories/s", flush=True)
-        for w in workers:
-            w.stop()
-        # the naive per-event agent
+        # one and two workers draining the same backlog, alternating
+        runs: dict[int, list[dict[str, Any]]] = {1: [], 2: []}
+        for r in range(args.rounds):
+            for n in (1, 2):
+                run = drain(base, payloads, n, f"drain{n}-{r}")
+                runs[n].append(run)
+                print(
+                    f"   {n} worker(s), round {r + 1}: {run['stories_per_s']} stories/s, "
+                    f"workers' cores {run['cpu_cores']}, broker {run['broker_cpu_cores']}, "
+                    f"machine busy {run['machine_busy_share']:.0%}",
+                    flush=True,
+                )
+        results["one_worker"] = summarise(runs[1]) | {"ready_seconds": round(ready_s, 1)}
+        results["two_workers"] = summarise(runs[2])
+        # the naive per-event agent, draining a backlog too
         sc = Scenario(base, "naive")
+        small = payloads[: max(2000, len(payloads) // 4)]
+        publish(sc.settings, small, progress=None)
         naive = _child(
             [sys.executable, "-m", "bench.naive_agent"], sc.settings, "wirestream worker ready"
         )
         start(naive, "naive agent")
-        small = payloads[: max(2000, len(payloads) // 4)]
-        results["naive_agent"] = throughput(sc, small, [naive.pid])
+        results["naive_agent"] = drain_on_topic(sc, len(small), naive.pid)
         print(
             f"   naive per-event agent: {results['naive_agent']['stories_per_s']} stories/s",
             flush=True,
@@ -409,24 +497,32 @@ def main() -> None:
 
 
 def markdown(r: dict[str, Any]) -> str:
+    one, two = r["one_worker"], r["two_workers"]
+    classify = r["classify_batch"]["stories_per_s"]
     lines = [
         f"Stories of about {r['story_bytes_mean']} bytes; one run, one embedded broker, {os.cpu_count()} cores.",
         "",
         "| measurement | stories/s | ratio |",
         "|---|---|---|",
         f"| transport ceiling: aiokafka passthrough | {r['passthrough']['stories_per_s']:,.0f} | |",
-        f"| batch classify, same model and stories (batch {r['classify_batch']['batch_size']}) | {r['classify_batch']['stories_per_s']:,.0f} | |",
-        f"| batch classify on a pool of {r['classify_pool']['processes']} processes (no Kafka) | {r['classify_pool']['stories_per_s']:,.0f} | {r['classify_pool']['stories_per_s'] / r['classify_batch']['stories_per_s']:.2f}x one process |",
-        f"| wirestream, one worker | {r['one_worker']['stories_per_s']:,.0f} | {r['ratios']['one_worker_to_batch_classify']:.2f} of batch classify, {r['ratios']['one_worker_to_passthrough']:.2f} of passthrough |",
-        f"| wirestream, two workers (one group) | {r['two_workers']['stories_per_s']:,.0f} | {r['ratios']['two_workers_to_one']:.2f}x one worker |",
-        "",
-        "CPU while it ran (cores): "
-        + "; ".join(
-            f"{name} workers {'+'.join(str(c) for c in r[key]['cpu_cores'])}, broker {r[key]['broker_cpu_cores']}, load generator {r[key]['load_generator_cpu_cores']}"
-            for name, key in (("one worker:", "one_worker"), ("two workers:", "two_workers"))
-        )
-        + ".",
+        f"| batch classify, same model and stories (batch {r['classify_batch']['batch_size']}) | {classify:,.0f} | |",
+        f"| batch classify on a pool of {r['classify_pool']['processes']} processes (no Kafka) | {r['classify_pool']['stories_per_s']:,.0f} | {r['classify_pool']['stories_per_s'] / classify:.2f}x one process |",
+        f"| wirestream, one worker | {one['stories_per_s']:,.0f} | {r['ratios']['one_worker_to_batch_classify']:.2f} of batch classify, {r['ratios']['one_worker_to_passthrough']:.2f} of passthrough |",
+        f"| wirestream, two workers (one group) | {two['stories_per_s']:,.0f} | {r['ratios']['two_workers_to_one']:.2f}x one worker, {r['ratios']['two_workers_to_batch_classify']:.2f} of batch classify |",
         f"| naive Faust agent, one predict per story | {r['naive_agent']['stories_per_s']:,.0f} | wirestream one worker = {r['ratios']['one_worker_to_naive_agent']:.1f}x |",
+        "",
+        "Workers drain a backlog of the same stories, alternating one and two workers "
+        f"({len(one['runs'])} runs each: "
+        + ", ".join(f"{x['stories_per_s']:,.0f}" for x in one["runs"])
+        + " and "
+        + ", ".join(f"{x['stories_per_s']:,.0f}" for x in two["runs"])
+        + " stories/s). CPU while they ran (cores): one worker "
+        f"{one['cpu_cores'][0]}, broker {one['broker_cpu_cores']}, machine busy "
+        f"{one['machine_busy_share']:.0%}; two workers {'+'.join(str(c) for c in two['cpu_cores'])}, "
+        f"broker {two['broker_cpu_cores']}, machine busy {two['machine_busy_share']:.0%}. "
+        f"Stories per second of worker CPU: one worker {one['stories_per_worker_cpu_s']:,.0f}, "
+        f"two workers {two['stories_per_worker_cpu_s']:,.0f} "
+        f"({two['stories_per_worker_cpu_s'] / one['stories_per_worker_cpu_s']:.2f} of one).",
         "",
         "| offered stories/s | worker p50 / p95 / p99 ms | passthrough p50 / p95 / p99 ms |",
         "|---|---|---|",
@@ -437,7 +533,7 @@ def markdown(r: dict[str, Any]) -> str:
         )
     lines += [
         "",
-        f"Worker start to ready: {r['one_worker']['ready_seconds']} s; peak RSS {r['one_worker']['peak_rss_mb']} MB.",
+        f"Worker start to ready: {one['ready_seconds']} s; peak RSS {max(one['peak_rss_mb'], two['peak_rss_mb'])} MB.",
     ]
     return "\n".join(lines)
 

@@ -12,6 +12,11 @@ The agent moves bytes only; what happens to a story is decided by
    backoff (``streams/delivery.py``);
 4. only then are the events acknowledged, so Faust may commit past them.
 
+Step 2 runs in a thread, so while batch N+1 is classified the event loop keeps
+delivering batch N (one delivery in flight at most, started in batch order, so
+outputs and acknowledgements keep their order). A worker waiting for the
+broker's acknowledgements is otherwise a worker not classifying.
+
 If step 3 cannot finish, the worker exits with code 3 without acknowledging:
 a restart re-reads the batch (at-least-once; consumers de-duplicate on the
 story id key). Nothing is skipped, and an exception never lets Faust restart
@@ -20,6 +25,7 @@ the agent and move on.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -147,8 +153,8 @@ def create_app(
     def on_retry(failed: int, exc: BaseException) -> None:
         metrics.send_retries.inc(failed)
 
-    async def handle(events: list[Any]) -> None:
-        """One batch, lossless: processed and delivered, or the process stops."""
+    async def classify(events: list[Any]) -> tuple[list[RawMessage], Any]:
+        """Step 2, off the event loop; the model is taken once, so one version per batch."""
         messages = [
             RawMessage(
                 value=e.message.value,
@@ -160,11 +166,18 @@ def create_app(
             )
             for e in events
         ]
+        current = model.current
         try:
-            result = process_batch(messages, model.current, cfg)
+            result = await asyncio.to_thread(process_batch, messages, current, cfg)
         except Exception as exc:  # process_batch isolates per message; this is a bug
             log.exception("a batch of %d raised in process_batch", len(messages))
             fatal(f"processing a batch failed: {type(exc).__name__}: {exc}", EXIT_UNDELIVERED)
+        return messages, result
+
+    async def deliver_and_ack(
+        manual: Any, events: list[Any], messages: list[RawMessage], result: Any
+    ) -> None:
+        """Steps 3 and 4: delivered, then acknowledged; or the process stops."""
         try:
             await deliver(
                 result.outgoing,
@@ -176,6 +189,13 @@ def create_app(
         except DeliveryFailed as exc:
             metrics.send_failures.inc()
             fatal(str(exc), EXIT_UNDELIVERED)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # never move on past an undelivered batch
+            log.exception("delivering a batch of %d raised", len(events))
+            fatal(f"delivering a batch failed: {type(exc).__name__}: {exc}", EXIT_UNDELIVERED)
+        for e in events:
+            await manual.ack(e)
         metrics.observe_batch(len(events), result)
         health.batch_done(len(result.classified))
         _record_lag(app, metrics, messages)
@@ -185,14 +205,20 @@ def create_app(
         manual = stream.noack()
         waiting = manual.channel.queue  # events already fetched and not yet taken
         batch: list[Any] = []
-        async for event in manual.events():
-            batch.append(event)
-            if len(batch) < settings.batch_size and not waiting.empty():
-                continue
-            await handle(batch)
-            for e in batch:
-                await manual.ack(e)
-            batch = []
+        in_flight: asyncio.Task[None] | None = None
+        try:
+            async for event in manual.events():
+                batch.append(event)
+                if len(batch) < settings.batch_size and not waiting.empty():
+                    continue
+                messages, result = await classify(batch)
+                if in_flight is not None:
+                    await in_flight  # batch N is delivered and acknowledged before N+1 starts
+                in_flight = asyncio.create_task(deliver_and_ack(manual, batch, messages, result))
+                batch = []
+        finally:
+            if in_flight is not None and not in_flight.done():
+                await asyncio.shield(in_flight)
 
     @app.on_partitions_assigned.connect
     async def on_assigned(app: faust.App, assigned: set[Any], **_: Any) -> None:
