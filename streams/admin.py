@@ -56,6 +56,25 @@ def metadata_client(settings: Settings) -> KafkaConsumer:
         raise broker_unreachable(settings, exc) from None
 
 
+def group_consumer(settings: Settings, role: str, max_poll_records: int) -> KafkaConsumer:
+    """A consumer in the group ``<app id>-<role>`` that commits only by hand (the
+    labeller and the notifier commit after their work is done)."""
+    try:
+        return KafkaConsumer(
+            bootstrap_servers=settings.bootstrap_servers,
+            group_id=f"{settings.app_id}-{role}",
+            client_id=f"{settings.app_id}-{role}",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            session_timeout_ms=int(settings.broker_session_timeout_s * 1000),
+            max_poll_records=max_poll_records,
+            fetch_max_wait_ms=max(settings.fetch_max_wait_ms, 100),
+            **settings.kafka_python_security(),
+        )
+    except NoBrokersAvailable as exc:
+        raise broker_unreachable(settings, exc) from None
+
+
 def partition_counts(settings: Settings, topics: Iterable[str]) -> dict[str, int]:
     meta = metadata_client(settings)
     try:

@@ -19,8 +19,6 @@ import signal
 import time
 from typing import Any
 
-from kafka import KafkaConsumer
-from kafka.errors import NoBrokersAvailable
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from wirestream.deadletter import Source, deadletter_record
@@ -28,7 +26,7 @@ from wirestream.label_store import LabelStore
 from wirestream.labels import HEADS, parse_label
 from wirestream.settings import Settings
 from wirestream.story import REASONS, Invalid, decode_json_object
-from wirestream.streams.admin import broker_unreachable, check_topics
+from wirestream.streams.admin import check_topics, group_consumer
 from wirestream.streams.health import Health, serve
 from wirestream.streams.logs import configure_logging
 from wirestream.streams.publish import producer as publish_producer
@@ -183,20 +181,7 @@ def run_labeller(settings: Settings, idle_timeout: float | None = None) -> int:
     serve(metrics.registry, settings.metrics_host, settings.labeller_metrics_port, health)
     store = LabelStore(settings.label_store_path)
     health.model_loaded("n/a")
-    try:
-        consumer = KafkaConsumer(
-            bootstrap_servers=settings.bootstrap_servers,
-            group_id=f"{settings.app_id}-labeller",
-            client_id=f"{settings.app_id}-labeller",
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            session_timeout_ms=int(settings.broker_session_timeout_s * 1000),
-            max_poll_records=500,
-            fetch_max_wait_ms=max(settings.fetch_max_wait_ms, 100),
-            **settings.kafka_python_security(),
-        )
-    except NoBrokersAvailable as exc:
-        raise broker_unreachable(settings, exc) from None
+    consumer = group_consumer(settings, "labeller", max_poll_records=500)
     producer = publish_producer(settings, client_id=f"{settings.app_id}-labeller")
     labeller = Labeller(settings, store, producer, metrics)
     stopping = False

@@ -29,7 +29,7 @@ from urllib.parse import quote
 
 import httpx
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer
-from kafka.errors import CommitFailedError, KafkaError, NoBrokersAvailable
+from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 from tenacity import (
     RetryError,
@@ -44,7 +44,7 @@ from wirestream.deadletter import Source, deadletter_record
 from wirestream.errors import UserError
 from wirestream.settings import Settings
 from wirestream.story import Invalid, decode_json_object
-from wirestream.streams.admin import broker_unreachable, check_topics
+from wirestream.streams.admin import check_topics, group_consumer
 from wirestream.streams.logs import configure_logging
 from wirestream.streams.publish import producer as publish_producer
 
@@ -348,20 +348,7 @@ def run_notifier(
     if not settings.webhook_url.startswith(("http://", "https://")):
         raise UserError("WIRESTREAM_WEBHOOK_URL must be an http:// or https:// URL")
     check_topics(settings, (settings.topic_alerts, settings.topic_deadletter))
-    try:
-        consumer = KafkaConsumer(
-            bootstrap_servers=settings.bootstrap_servers,
-            group_id=f"{settings.app_id}-notify",
-            client_id=f"{settings.app_id}-notify",
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            session_timeout_ms=int(settings.broker_session_timeout_s * 1000),
-            max_poll_records=50,
-            fetch_max_wait_ms=max(settings.fetch_max_wait_ms, 100),
-            **settings.kafka_python_security(),
-        )
-    except NoBrokersAvailable as exc:
-        raise broker_unreachable(settings, exc) from None
+    consumer = group_consumer(settings, "notify", max_poll_records=50)
     producer = publish_producer(settings, client_id=f"{settings.app_id}-notify")
     notifier = Notifier(settings, consumer, producer)
 
