@@ -125,6 +125,15 @@ def classified_by_workers(ports: list[int]) -> float:
 BROKER_PID: list[int] = []  # set in main: the broker's CPU is part of the budget
 
 
+def count_until(
+    cons: KafkaConsumer, n: int, deadline: float, seen: int = 0, poll_ms: int = 200
+) -> int:
+    """Records read from ``cons`` (on top of ``seen``) until there are ``n`` or the deadline passes."""
+    while seen < n and time.monotonic() < deadline:
+        seen += sum(len(v) for v in cons.poll(timeout_ms=poll_ms).values())
+    return seen
+
+
 def throughput(scenario: Scenario, payloads: list[bytes], pids: list[int]) -> dict[str, Any]:
     """Publish, and time until every story is on the output topic, counted as it fills
     (the passthrough and the naive agent, which keep no counters of their own)."""
@@ -134,10 +143,7 @@ def throughput(scenario: Scenario, payloads: list[bytes], pids: list[int]) -> di
     own0 = sum(os.times()[:2])
     t0 = time.perf_counter()
     publish(scenario.settings, payloads, progress=None)
-    seen = 0
-    deadline = time.monotonic() + 900
-    while seen < len(payloads) and time.monotonic() < deadline:
-        seen += sum(len(v) for v in cons.poll(timeout_ms=200).values())
+    seen = count_until(cons, len(payloads), time.monotonic() + 900)
     elapsed = time.perf_counter() - t0
     cpu = [cpu_seconds(p) - c for p, c in zip(pids, cpu0, strict=True)]
     broker_cpu = (cpu_seconds(BROKER_PID[0]) - broker0) if BROKER_PID else 0.0
@@ -198,9 +204,7 @@ def drain(base: Settings, payloads: list[bytes], workers: int, name: str) -> dic
         for proc in procs:
             proc.stop()
     cons = sc.counter()
-    on_topic = 0
-    while on_topic < len(payloads) and time.monotonic() < deadline:
-        on_topic += sum(len(v) for v in cons.poll(timeout_ms=500).values())
+    on_topic = count_until(cons, len(payloads), deadline, poll_ms=500)
     cons.close()
     total = sum(states) or 1
     return {
@@ -224,12 +228,9 @@ def drain_on_topic(scenario: Scenario, n: int, pid: int) -> dict[str, Any]:
     first record on the output topic to its last, counted as they arrive."""
     cons = scenario.counter()
     deadline = time.monotonic() + 900
-    seen = 0
-    while seen == 0 and time.monotonic() < deadline:
-        seen = sum(len(v) for v in cons.poll(timeout_ms=20).values())
+    seen = count_until(cons, 1, deadline, poll_ms=20)
     t0, cpu0, first = time.perf_counter(), cpu_seconds(pid), seen
-    while seen < n and time.monotonic() < deadline:
-        seen += sum(len(v) for v in cons.poll(timeout_ms=200).values())
+    seen = count_until(cons, n, deadline, seen)
     elapsed = time.perf_counter() - t0
     cons.close()
     return {

@@ -189,8 +189,6 @@ def create_app(
         except DeliveryFailed as exc:
             metrics.send_failures.inc()
             fatal(str(exc), EXIT_UNDELIVERED)
-        except asyncio.CancelledError:
-            raise
         except Exception as exc:  # never move on past an undelivered batch
             log.exception("delivering a batch of %d raised", len(events))
             fatal(f"delivering a batch failed: {type(exc).__name__}: {exc}", EXIT_UNDELIVERED)

@@ -24,7 +24,6 @@ class KafkaFaultProxy:
         self.listen_port = listen_port
         self.upstream_port = upstream_port
         self.fail_produce = False
-        self.produce_delay_s = 0.0  # hold every Produce request this long (a slow leader)
         self.produce_cut = 0
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
@@ -66,11 +65,6 @@ class KafkaFaultProxy:
                 if api_key == PRODUCE and self.fail_produce:
                     self.produce_cut += 1
                     raise ConnectionResetError("fault injected: produce request dropped")
-                if api_key == PRODUCE and self.produce_delay_s:
-                    await asyncio.sleep(self.produce_delay_s)
-                    if self.fail_produce:  # the fault began while it was held: it never arrives
-                        self.produce_cut += 1
-                        raise ConnectionResetError("fault injected: held produce request dropped")
                 up_writer.write(header + body)
                 await up_writer.drain()
 

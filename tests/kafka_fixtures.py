@@ -45,18 +45,14 @@ def stream_settings(
 ) -> Settings:
     """Settings with topics, consumer groups and data directory of their own, so tests never
     share state; the model is the session's signed test model, trusted by its public key."""
-    tag = uuid.uuid4().hex[:8]
-    base = Settings.from_env(env={})
-    settings = base.replace(
-        broker=f"kafka://{broker.bootstrap}",
-        app_id=f"ws-test-{tag}",
-        model_dir=model_dir,
-        model_public_keys=str(keys[1]),
-        data_dir=tmp_path / "data",
-        metrics_port=free_port(),
+    settings = isolated_settings(
+        broker.bootstrap,
+        "test",
+        tmp_path,
+        model_dir,
+        keys,
         labeller_metrics_port=free_port(),
         console_port=free_port(),
-        **{f: f"t{tag}.{getattr(base, f)}" for f in TOPIC_FIELDS},
     )
     ensure_topics(settings)
     return settings
@@ -172,25 +168,49 @@ def reader_factory() -> Iterator[Callable[[Settings, list[str]], TopicReader]]:
         r.close()
 
 
-def own_settings(
-    port: int, tmp_path: Path, model_dir: Path, keys: tuple[Path, Path], **changes: Any
+def isolated_settings(
+    bootstrap: str,
+    kind: str,
+    tmp_path: Path,
+    model_dir: Path,
+    keys: tuple[Path, Path],
+    **changes: Any,
 ) -> Settings:
-    """Settings for a broker of a test's own, on ``port`` (its own topics, group, data dir)."""
+    """Topics, consumer group and data directory of a test's own (prefixed ``ws-<kind>-`` and
+    ``<k><tag>.``), so tests never share state; the session's signed test model, trusted by
+    its public key."""
     tag = uuid.uuid4().hex[:8]
     base = Settings.from_env(env={})
     return base.replace(
-        broker=f"kafka://127.0.0.1:{port}",
-        app_id=f"ws-own-{tag}",
+        broker=f"kafka://{bootstrap}",
+        app_id=f"ws-{kind}-{tag}",
         model_dir=model_dir,
         model_public_keys=str(keys[1]),
         data_dir=tmp_path / "data",
         metrics_port=free_port(),
-        create_topics=True,
-        broker_request_timeout_s=5,
-        broker_session_timeout_s=6,
-        commit_interval_s=0.5,
-        **{f: f"o{tag}.{getattr(base, f)}" for f in TOPIC_FIELDS},
+        **{f: f"{kind[0]}{tag}.{getattr(base, f)}" for f in TOPIC_FIELDS},
     ).replace(**changes)
+
+
+def own_settings(
+    port: int, tmp_path: Path, model_dir: Path, keys: tuple[Path, Path], **changes: Any
+) -> Settings:
+    """Settings for a broker of a test's own, on ``port``: it creates its topics, and timeouts
+    are short because the broker is paused, restarted or faulted."""
+    return isolated_settings(
+        f"127.0.0.1:{port}",
+        "own",
+        tmp_path,
+        model_dir,
+        keys,
+        **{
+            "create_topics": True,
+            "broker_request_timeout_s": 5,
+            "broker_session_timeout_s": 6,
+            "commit_interval_s": 0.5,
+            **changes,
+        },
+    )
 
 
 @pytest.fixture

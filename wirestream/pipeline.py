@@ -181,8 +181,10 @@ def process_batch(
     started = time.perf_counter()
     ok, failed = _classify_isolating_failures(loaded, [story for _, story in valid])
     result.classify_seconds = time.perf_counter() - started
-    if failed and not ok and len(failed) >= 2:
-        raise ModelFailure(f"all {len(failed)} stories of a batch failed to classify: {failed[0][1]}")
+    if not ok and len(failed) >= 2:
+        raise ModelFailure(
+            f"all {len(failed)} stories of a batch failed to classify: {failed[0][1]}"
+        )
     for i, reason in failed:
         msg, story = valid[i]
         dead(msg, "processing_error", reason, story_id=story.id)
