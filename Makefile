@@ -62,11 +62,13 @@ $(BENCH_STAMP): $(STAMP)
 bench: $(BENCH_STAMP) $(MODEL)
 	$(DEV_ENV) $(BIN)/python -m bench.stream
 	$(DEV_ENV) $(BIN)/python -m bench.model_selection
+	$(DEV_ENV) $(BIN)/python -m bench.thresholds
 	$(DEV_ENV) $(BIN)/python -m bench.console_queue
 
 bench-record: $(BENCH_STAMP) $(MODEL)
 	$(DEV_ENV) $(BIN)/python -m bench.stream --record
 	$(DEV_ENV) $(BIN)/python -m bench.model_selection --record
+	$(DEV_ENV) $(BIN)/python -m bench.thresholds --record
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache var

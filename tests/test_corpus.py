@@ -9,7 +9,7 @@ import pytest
 from wirestream.settings import DEFAULT_CORPUS, DEFAULT_WIRE_HELDOUT
 from wirestream.taxonomy import LANGUAGES, STANCES, TOPICS
 from wirestream.training.corpus import check_files, corpus_sha256, load_corpus
-from wirestream.training.split import held_out_split, is_held_out, validation_split
+from wirestream.training.split import held_out_split, is_held_out
 
 
 @pytest.fixture(scope="module")
@@ -109,13 +109,6 @@ def test_held_out_split_stays_put_when_stories_are_added_or_reordered(corpus):
     after = {grown[i].id for i in held_out_split(grown)[1]}
     assert after & {s.id for s in corpus} == before
     assert before == {s.id for s in corpus if is_held_out(s.id)}
-
-
-def test_validation_share_is_inside_the_fit_side(corpus):
-    fit, held = held_out_split(corpus)
-    train, val = validation_split(corpus, fit)
-    assert set(train) | set(val) == set(fit) and not set(val) & set(held)
-    assert 0.1 <= len(val) / len(fit) <= 0.2
 
 
 def test_corpus_hash_ignores_order(corpus):

@@ -3,9 +3,9 @@
 A story is held out when the SHA-256 of ``SALT + id`` falls in the lowest
 ``HELD_OUT_FRACTION`` of the hash range. Adding stories never moves an existing
 story between the two sides, so every corpus round is measured on the stories
-it was measured on before, plus its new ones; and no seed can move it. A
-second, disjoint validation share of the fit side (another salt) is where the
-tag thresholds are chosen.
+it was measured on before, plus its new ones; and no seed can move it. The tag
+thresholds are chosen on out-of-fold probabilities of the fit side
+(``training/train.py``), so no share of it is set aside for them.
 """
 
 from __future__ import annotations
@@ -16,9 +16,7 @@ from collections.abc import Sequence
 from wirestream.training.corpus import LabelledStory
 
 SALT = "wirestream-heldout-v1:"
-VALIDATION_SALT = "wirestream-validation-v1:"
 HELD_OUT_FRACTION = 0.2
-VALIDATION_FRACTION = 0.15
 DEFAULT_SEED = 20261125  # the model's random_state; it never touches the split
 
 
@@ -37,12 +35,3 @@ def held_out_split(stories: Sequence[LabelledStory]) -> tuple[list[int], list[in
     fit = [i for i, s in enumerate(stories) if not is_held_out(s.id)]
     held = [i for i, s in enumerate(stories) if is_held_out(s.id)]
     return fit, held
-
-
-def validation_split(
-    stories: Sequence[LabelledStory], fit: Sequence[int]
-) -> tuple[list[int], list[int]]:
-    """Split the fit indices into (train, validation) by a second hash of the id."""
-    val = [i for i in fit if share(stories[i].id, VALIDATION_SALT) < VALIDATION_FRACTION]
-    chosen = set(val)
-    return [i for i in fit if i not in chosen], val

@@ -1,0 +1,80 @@
+"""The wire-register held-out set by part and language: tag F1 with its interval, precision, recall.
+
+``python -m tools.wire_parts [--version V ...]`` (the registry's current model by
+default; several versions side by side). The set has two parts written under
+different mixes: part 1 (``*-a``, ``*-b``) in the proportions of a general wire, part 2
+(``*-c``, ``*-d``) weighted toward the tags (about half its stories carry each). A
+tag's F1 depends on how common the tag is: at the same error rates, precision and
+so F1 are higher where positives are common. So the parts are shown apart, with
+recall (which does not depend on prevalence) and precision.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from wirestream.models.persistence import TrustPolicy, load_model
+from wirestream.models.registry import Registry
+from wirestream.settings import DEFAULT_WIRE_HELDOUT, Settings
+from wirestream.training.corpus import LabelledStory, load_corpus
+from wirestream.training.evaluate import tag_f1_interval
+from wirestream.training.train import targets_of
+
+TAGS = {"humanitarian": 2, "military": 3}
+
+
+def parts() -> dict[str, list[LabelledStory]]:
+    files = sorted(Path(DEFAULT_WIRE_HELDOUT).glob("*.jsonl"))
+    one = load_corpus([f for f in files if f.stem.endswith(("-a", "-b"))])
+    two = load_corpus([f for f in files if f.stem.endswith(("-c", "-d"))])
+    return {"part 1": one, "part 2": two, "all": one + two}
+
+
+def rows(model: object, stories: list[LabelledStory]) -> list[str]:
+    pred = model.predict([s.text for s in stories])  # type: ignore[attr-defined]
+    y = targets_of(stories)
+    out = []
+    for lang in ("en", "ru", "uk"):
+        idx = [i for i, s in enumerate(stories) if s.language == lang]
+        cells = []
+        for col in TAGS.values():
+            t = np.array([bool(y[i, col]) for i in idx])
+            p = np.array([bool(pred[i, col]) for i in idx])
+            tp = int((t & p).sum())
+            f1 = 2 * tp / (t.sum() + p.sum()) if tp else 0.0
+            lo, hi = tag_f1_interval(
+                ["true" if v else "false" for v in t], ["true" if v else "false" for v in p]
+            )
+            cells.append(
+                f"{f1:.3f} ({lo:.2f}–{hi:.2f}) | {tp / max(p.sum(), 1):.3f} | "
+                f"{tp / max(t.sum(), 1):.3f} | {int(t.sum())}"
+            )
+        out.append(f"{lang} | {len(idx)} | " + " | ".join(cells))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--version", nargs="*", help="registry versions (default: the current)")
+    args = parser.parse_args()
+    settings = Settings.from_env()
+    registry = Registry(settings.registry)
+    trust = TrustPolicy.from_settings(settings)
+    versions = args.version or [registry.current_version()]
+    print(
+        "| model | part | language | stories | humanitarian F1 (95% interval) | precision | "
+        "recall | true | military F1 (95% interval) | precision | recall | true |"
+    )
+    print("|---" * 12 + "|")
+    for version in versions:
+        model = load_model(registry.path_of(str(version)), trust).model
+        for name, stories in parts().items():
+            for row in rows(model, stories):
+                print(f"| {version} | {name} | {row} |")
+
+
+if __name__ == "__main__":
+    main()
