@@ -32,7 +32,7 @@ THRESHOLD_GRID = np.round(np.arange(0.2, 0.81, 0.025), 3)
 # Folds for the out-of-fold tag probabilities. Nested cross-validation on the fit
 # side (bench/thresholds.py; README gives the figures) found the one-SE rule on
 # out-of-fold probabilities at least as good on unseen folds as the plain F1 argmax
-# there or on a single 15% validation share, whose thresholds moved by 0.11-0.13
+# there or on a single 15% validation share, whose thresholds moved by 0.07-0.14
 # (s.d.) from fold to fold.
 THRESHOLD_FOLDS = 5
 
