@@ -114,3 +114,20 @@ def test_held_out_split_stays_put_when_stories_are_added_or_reordered(corpus):
 def test_corpus_hash_ignores_order(corpus):
     assert corpus_sha256(corpus) == corpus_sha256(list(reversed(corpus)))
     assert corpus_sha256(corpus) != corpus_sha256(corpus[1:])
+
+
+def test_proximity_finds_a_near_copy_and_never_a_story_itself(corpus):
+    """tools.proximity backs every "dropped for proximity": a lightly edited copy of a story
+    must stand out, and a set compared with itself must not report its own stories."""
+    from tools.proximity import max_shingle_jaccard, nearest
+
+    sample = corpus[:200]
+    baseline = max_shingle_jaccard(sample, sample)
+    original = corpus[300]
+    copy = dataclasses.replace(
+        original, id="copy-1", body=original.body.replace(" the ", " a ", 1) + " Extra line."
+    )
+    assert max_shingle_jaccard([copy], [*sample, original]) > 0.8 > baseline
+    (pair,) = [p for p in nearest([copy], [*sample, original]) if p.new.id == "copy-1"]
+    assert pair.old.id == original.id
+    assert all(p.old.id != p.new.id for p in nearest(sample, sample))
