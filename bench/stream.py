@@ -15,7 +15,7 @@ one or two workers start in one group and the clock runs from their first story
 classified to their last, on their own counters (reading every output record
 would take CPU from the workers being measured); the output topic is counted
 afterwards, untimed (never end offsets, which this broker reports wrongly). One
-and two workers alternate, two rounds each, and the machine's CPU states are
+and two workers alternate, three rounds each, and the machine's CPU states are
 kept beside them. The naive agent drains a backlog too, timed on the output
 topic; the passthrough is timed from the first publish to the last record on
 the output topic. Latency is the output record's
@@ -390,7 +390,7 @@ def _child(argv: list[str], settings: Settings, ready: str = "ready") -> Service
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=20_000, help="stories per throughput run")
-    parser.add_argument("--rounds", type=int, default=2, help="alternating one/two-worker drains")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating one/two-worker drains")
     parser.add_argument("--story-bytes", type=int, default=2048)
     parser.add_argument("--rates", default="10,100,500")
     parser.add_argument("--latency-seconds", type=float, default=20)
