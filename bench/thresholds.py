@@ -20,7 +20,6 @@ reports. The methods:
 from __future__ import annotations
 
 import argparse
-import hashlib
 import time
 from typing import Any
 
@@ -31,28 +30,24 @@ from bench.common import write_result
 from wirestream.models.estimator import WireClassifier
 from wirestream.settings import DEFAULT_CORPUS
 from wirestream.training.corpus import load_corpus
-from wirestream.training.split import DEFAULT_SEED, held_out_split
-from wirestream.training.train import best_threshold, out_of_fold_tag_probabilities, targets_of
+from wirestream.training.split import DEFAULT_SEED, held_out_split, share
+from wirestream.training.train import (
+    TAG_COLUMNS,
+    best_threshold,
+    out_of_fold_tag_probabilities,
+    tag_probabilities,
+    targets_of,
+)
 
-TAGS = {"humanitarian": 2, "military": 3}
+TAGS = ("humanitarian", "military")  # the columns of TAG_COLUMNS
+# The salt of the 15% validation share wirestream train used before the out-of-fold rule.
+VALIDATION_SALT = "wirestream-validation-v1:"
 METHODS = (
     "fixed 0.5",
     "15% validation share",
     "5-fold out-of-fold",
     "5-fold out-of-fold, one-SE",
 )
-
-
-def _share(story_id: str) -> float:
-    digest = hashlib.sha256(("wirestream-validation-v1:" + story_id).encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
-
-
-def _p_true(model: WireClassifier, texts: list[str]) -> np.ndarray:
-    proba = model.predict_proba(texts)
-    return np.column_stack(
-        [proba[c][:, list(model.classes_[c]).index(True)] for c in TAGS.values()]
-    )
 
 
 def _f1(truth: np.ndarray, pred: np.ndarray) -> float:
@@ -69,7 +64,7 @@ def main() -> None:
     fit = [corpus[i] for i in held_out_split(corpus)[0]]
     texts = [s.text for s in fit]
     y = targets_of(fit)
-    truth = y[:, list(TAGS.values())].astype(bool)
+    truth = y[:, list(TAG_COLUMNS)].astype(bool)
     preds: dict[str, list[np.ndarray]] = {m: [] for m in METHODS}
     chosen: dict[str, list[list[float]]] = {m: [] for m in METHODS}
     truths: list[np.ndarray] = []
@@ -78,11 +73,11 @@ def main() -> None:
         outer = KFold(5, shuffle=True, random_state=DEFAULT_SEED + repeat)
         for train_idx, test_idx in outer.split(texts):
             side = [texts[i] for i in train_idx]
-            val = np.array([_share(fit[i].id) < 0.15 for i in train_idx])
+            val = np.array([share(fit[i].id, VALIDATION_SALT) < 0.15 for i in train_idx])
             probe = WireClassifier(random_state=DEFAULT_SEED).fit(
                 [t for t, v in zip(side, val, strict=True) if not v], y[train_idx][~val]
             )
-            p_val = _p_true(probe, [t for t, v in zip(side, val, strict=True) if v])
+            p_val = tag_probabilities(probe, [t for t, v in zip(side, val, strict=True) if v])
             oof = out_of_fold_tag_probabilities(
                 WireClassifier(random_state=DEFAULT_SEED), side, y[train_idx], seed=repeat
             )
@@ -99,7 +94,7 @@ def main() -> None:
                 ],
             }
             model = WireClassifier(random_state=DEFAULT_SEED).fit(side, y[train_idx])
-            p_test = _p_true(model, [texts[i] for i in test_idx])
+            p_test = tag_probabilities(model, [texts[i] for i in test_idx])
             truths.append(truth[test_idx])
             for m in METHODS:
                 chosen[m].append(thresholds[m])

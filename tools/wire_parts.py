@@ -20,10 +20,8 @@ from wirestream.models.persistence import TrustPolicy, load_model
 from wirestream.models.registry import Registry
 from wirestream.settings import DEFAULT_WIRE_HELDOUT, Settings
 from wirestream.training.corpus import LabelledStory, load_corpus
-from wirestream.training.evaluate import tag_f1_interval
-from wirestream.training.train import targets_of
-
-TAGS = {"humanitarian": 2, "military": 3}
+from wirestream.training.evaluate import tag_f1, tag_f1_interval
+from wirestream.training.train import TAG_COLUMNS, targets_of
 
 
 def parts() -> dict[str, list[LabelledStory]]:
@@ -40,14 +38,12 @@ def rows(model: object, stories: list[LabelledStory]) -> list[str]:
     for lang in ("en", "ru", "uk"):
         idx = [i for i, s in enumerate(stories) if s.language == lang]
         cells = []
-        for col in TAGS.values():
+        for col in TAG_COLUMNS:
             t = np.array([bool(y[i, col]) for i in idx])
             p = np.array([bool(pred[i, col]) for i in idx])
             tp = int((t & p).sum())
-            f1 = 2 * tp / (t.sum() + p.sum()) if tp else 0.0
-            lo, hi = tag_f1_interval(
-                ["true" if v else "false" for v in t], ["true" if v else "false" for v in p]
-            )
+            y_true, y_pred = (["true" if v else "false" for v in a] for a in (t, p))
+            f1, (lo, hi) = tag_f1(y_true, y_pred), tag_f1_interval(y_true, y_pred)
             cells.append(
                 f"{f1:.3f} ({lo:.2f}–{hi:.2f}) | {tp / max(p.sum(), 1):.3f} | "
                 f"{tp / max(t.sum(), 1):.3f} | {int(t.sum())}"
@@ -69,9 +65,10 @@ def main() -> None:
         "recall | true | military F1 (95% interval) | precision | recall | true |"
     )
     print("|---" * 12 + "|")
+    sets = parts()
     for version in versions:
         model = load_model(registry.path_of(str(version)), trust).model
-        for name, stories in parts().items():
+        for name, stories in sets.items():
             for row in rows(model, stories):
                 print(f"| {version} | {name} | {row} |")
 
