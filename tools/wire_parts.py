@@ -1,12 +1,14 @@
 """The wire-register held-out set by part and language: tag F1 with its interval, precision, recall.
 
 ``python -m tools.wire_parts [--version V ...]`` (the registry's current model by
-default; several versions side by side). The set has two parts written under
-different mixes: part 1 (``*-a``, ``*-b``) in the proportions of a general wire, part 2
-(``*-c``, ``*-d``) weighted toward the tags (about half its stories carry each). A
-tag's F1 depends on how common the tag is: at the same error rates, precision and
-so F1 are higher where positives are common. So the parts are shown apart, with
-recall (which does not depend on prevalence) and precision.
+default; several versions side by side). The set has three parts written under
+different briefs: part 1 (``*-a``, ``*-b``) in the proportions of a general wire, part 2
+(``*-c``, ``*-d``) weighted toward the tags (about half its stories carry each), part 3
+(``*-e``, ``*-f``, ``*-g``) written blind in part 1's proportions
+(``training/data/briefs/wire-heldout-r3.md``). A tag's F1 depends on how common the
+tag is: at the same error rates, precision and so F1 are higher where positives are
+common. So the parts are shown apart, with the general-proportion parts (1 and 3)
+together, and with recall (which does not depend on prevalence) and precision.
 """
 
 from __future__ import annotations
@@ -16,28 +18,39 @@ from pathlib import Path
 
 import numpy as np
 
+from wirestream.models.estimator import WireClassifier
 from wirestream.models.persistence import TrustPolicy, load_model
 from wirestream.models.registry import Registry
 from wirestream.settings import DEFAULT_WIRE_HELDOUT, Settings
 from wirestream.training.corpus import LabelledStory, load_corpus
-from wirestream.training.evaluate import tag_f1, tag_f1_interval
+from wirestream.training.evaluate import evaluate, tag_f1, tag_f1_interval
 from wirestream.training.train import TAG_COLUMNS, targets_of
+
+PARTS = {"part 1": ("-a", "-b"), "part 2": ("-c", "-d"), "part 3": ("-e", "-f", "-g")}
 
 
 def parts() -> dict[str, list[LabelledStory]]:
     files = sorted(Path(DEFAULT_WIRE_HELDOUT).glob("*.jsonl"))
-    one = load_corpus([f for f in files if f.stem.endswith(("-a", "-b"))])
-    two = load_corpus([f for f in files if f.stem.endswith(("-c", "-d"))])
-    return {"part 1": one, "part 2": two, "all": one + two}
+    sets = {name: [f for f in files if f.stem.endswith(ends)] for name, ends in PARTS.items()}
+    unplaced = set(files) - {f for chosen in sets.values() for f in chosen}
+    if unplaced:
+        raise SystemExit(f"files in no part: {sorted(f.name for f in unplaced)}")
+    out = {name: load_corpus(chosen) for name, chosen in sets.items() if chosen}
+    if "part 3" in out:
+        out["parts 1+3"] = out["part 1"] + out["part 3"]
+    out["all"] = [s for name in PARTS if name in out for s in out[name]]
+    return out
 
 
-def rows(model: object, stories: list[LabelledStory]) -> list[str]:
-    pred = model.predict([s.text for s in stories])  # type: ignore[attr-defined]
+def rows(model: WireClassifier, stories: list[LabelledStory]) -> list[str]:
+    texts = [s.text for s in stories]
+    pred = model.predict(texts)
     y = targets_of(stories)
+    by_language = evaluate(model, texts, y, [s.language for s in stories])["by_language"]
     out = []
     for lang in ("en", "ru", "uk"):
         idx = [i for i, s in enumerate(stories) if s.language == lang]
-        cells = []
+        cells = [f"{by_language[lang]['topic']:.3f} | {by_language[lang]['stance']:.3f}"]
         for col in TAG_COLUMNS:
             t = np.array([bool(y[i, col]) for i in idx])
             p = np.array([bool(pred[i, col]) for i in idx])
@@ -61,10 +74,11 @@ def main() -> None:
     trust = TrustPolicy.from_settings(settings)
     versions = args.version or [registry.current_version()]
     print(
-        "| model | part | language | stories | humanitarian F1 (95% interval) | precision | "
-        "recall | true | military F1 (95% interval) | precision | recall | true |"
+        "| model | part | language | stories | topic macro-F1 | stance macro-F1 | "
+        "humanitarian F1 (95% interval) | precision | recall | true | "
+        "military F1 (95% interval) | precision | recall | true |"
     )
-    print("|---" * 12 + "|")
+    print("|---" * 14 + "|")
     sets = parts()
     for version in versions:
         model = load_model(registry.path_of(str(version)), trust).model
