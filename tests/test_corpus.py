@@ -131,3 +131,21 @@ def test_proximity_finds_a_near_copy_and_never_a_story_itself(corpus):
     (pair,) = [p for p in nearest([copy], [*sample, original]) if p.new.id == "copy-1"]
     assert pair.old.id == original.id
     assert all(p.old.id != p.new.id for p in nearest(sample, sample))
+
+
+def test_wire_parts_place_every_held_out_story_in_exactly_one_part(wire, tmp_path, monkeypatch):
+    """tools.wire_parts reads the targets per part: a held-out file that fell in no part, or
+    in two, would silently leave stories out of (or count them twice in) the figures."""
+    import tools.wire_parts as wire_parts
+
+    sets = wire_parts.parts()
+    named = [s.id for name in wire_parts.PARTS for s in sets.get(name, [])]
+    assert sorted(named) == sorted(s.id for s in wire) == sorted(s.id for s in sets["all"])
+    general = {s.id for s in sets["part 1"]} | {s.id for s in sets["part 3"]}
+    assert {s.id for s in sets["parts 1+3"]} == general
+
+    stray = tmp_path / "en-z.jsonl"
+    stray.write_text((DEFAULT_WIRE_HELDOUT / "en-a.jsonl").read_text().splitlines()[0] + "\n")
+    monkeypatch.setattr(wire_parts, "DEFAULT_WIRE_HELDOUT", tmp_path)
+    with pytest.raises(SystemExit, match="en-z.jsonl"):
+        wire_parts.parts()
