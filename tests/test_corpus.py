@@ -147,5 +147,5 @@ def test_wire_parts_place_every_held_out_story_in_exactly_one_part(wire, tmp_pat
     stray = tmp_path / "en-z.jsonl"
     stray.write_text((DEFAULT_WIRE_HELDOUT / "en-a.jsonl").read_text().splitlines()[0] + "\n")
     monkeypatch.setattr(wire_parts, "DEFAULT_WIRE_HELDOUT", tmp_path)
-    with pytest.raises(SystemExit, match="en-z.jsonl"):
+    with pytest.raises(SystemExit, match=r"en-z\.jsonl"):
         wire_parts.parts()

@@ -151,8 +151,10 @@ def test_2000_malformed_payloads_among_2000_valid_stories(
     worker = start_worker(s)
     reader = reader_factory(s, [s.topic_classified, s.topic_deadletter])
     assert reader.poll_until(
-        lambda r: worker.proc.poll() is not None
-        or (len(r[s.topic_classified]) >= len(valid) and len(r[s.topic_deadletter]) >= len(bad)),
+        lambda r: (
+            worker.proc.poll() is not None
+            or (len(r[s.topic_classified]) >= len(valid) and len(r[s.topic_deadletter]) >= len(bad))
+        ),
         timeout=300,
     ), worker.output[-3000:]
     assert worker.proc.poll() is None, f"the worker died:\n{worker.output[-3000:]}"
