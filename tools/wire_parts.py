@@ -1,13 +1,13 @@
 """The wire-register held-out set by part and language: tag F1 with its interval, precision, recall.
 
 ``python -m tools.wire_parts [--version V ...]`` (the registry's current model by
-default; several versions side by side). The set has three parts written under
+default; several versions side by side). The set has four parts written under
 different briefs: part 1 (``*-a``, ``*-b``) in the proportions of a general wire, part 2
-(``*-c``, ``*-d``) weighted toward the tags (about half its stories carry each), part 3
-(``*-e``, ``*-f``, ``*-g``) written blind in part 1's proportions
-(``training/data/briefs/wire-heldout-r3.md``). A tag's F1 depends on how common the
-tag is: at the same error rates, precision and so F1 are higher where positives are
-common. So the parts are shown apart, with the general-proportion parts (1 and 3)
+(``*-c``, ``*-d``) weighted toward the tags (about half its stories carry each), parts 3
+(``*-e``, ``*-f``, ``*-g``) and 4 (``*-h``, ``*-i``) written blind in part 1's
+proportions (``training/data/briefs/wire-heldout-r3.md`` and ``-r4.md``). A tag's F1
+depends on how common the tag is: at the same error rates, precision and so F1 are
+higher where positives are common. So the parts are shown apart, with the general-proportion parts (1, 3, 4)
 together, and with recall (which does not depend on prevalence) and precision.
 """
 
@@ -26,7 +26,13 @@ from wirestream.training.corpus import LabelledStory, load_corpus
 from wirestream.training.evaluate import evaluate, tag_f1, tag_f1_interval
 from wirestream.training.train import TAG_COLUMNS, targets_of
 
-PARTS = {"part 1": ("-a", "-b"), "part 2": ("-c", "-d"), "part 3": ("-e", "-f", "-g")}
+PARTS = {
+    "part 1": ("-a", "-b"),
+    "part 2": ("-c", "-d"),
+    "part 3": ("-e", "-f", "-g"),
+    "part 4": ("-h", "-i"),
+}
+GENERAL = ("part 1", "part 3", "part 4")  # written in a general wire's proportions
 
 
 def parts() -> dict[str, list[LabelledStory]]:
@@ -36,8 +42,11 @@ def parts() -> dict[str, list[LabelledStory]]:
     if unplaced:
         raise SystemExit(f"files in no part: {sorted(f.name for f in unplaced)}")
     out = {name: load_corpus(chosen) for name, chosen in sets.items() if chosen}
-    if "part 3" in out:
-        out["parts 1+3"] = out["part 1"] + out["part 3"]
+    general = [name for name in GENERAL if name in out]
+    if len(general) > 1:
+        out["general (" + ", ".join(n.split()[1] for n in general) + ")"] = [
+            s for name in general for s in out[name]
+        ]
     out["all"] = [s for name in PARTS if name in out for s in out[name]]
     return out
 
