@@ -150,3 +150,38 @@ def test_wire_parts_place_every_held_out_story_in_exactly_one_part(wire, tmp_pat
     monkeypatch.setattr(wire_parts, "DEFAULT_WIRE_HELDOUT", tmp_path)
     with pytest.raises(SystemExit, match=r"en-z\.jsonl"):
         wire_parts.parts()
+
+
+def test_round_gain_compares_two_models_on_the_same_folds_that_hold_no_round_story(monkeypatch):
+    """tools.round_gain gates a corpus round: each validation fold must be scored by two
+    models that differ only by the round's stories, and never by one that saw the fold."""
+    import numpy as np
+
+    import tools.round_gain as round_gain
+
+    fitted: list[set[str]] = []
+    scored: list[tuple[set[str], set[str]]] = []
+
+    class Recorder:
+        def fit(self, X, y):
+            fitted.append(set(X))
+            return self
+
+        def predict(self, X):
+            scored.append((set(X), fitted[-1]))
+            return np.array([["politics", "neutral", False, False]] * len(X), dtype=object)
+
+    monkeypatch.setattr(round_gain, "WireClassifier", Recorder)
+    texts = [f"story {i}" for i in range(40)]
+    y = np.array([["politics", "neutral", False, False]] * 40, dtype=object)
+    strata = ["a" if i % 2 else "b" for i in range(40)]
+    extra = [0, 1, 2, 3]
+    round_texts = {texts[i] for i in extra}
+    without, with_round = round_gain.out_of_fold(texts, y, strata, extra, folds=4, seed=0)
+    assert len(without) == len(with_round) == 36
+    assert len(scored) == 8
+    for (val_a, train_a), (val_b, train_b) in zip(scored[::2], scored[1::2], strict=True):
+        assert val_a == val_b and not val_a & round_texts
+        assert not val_a & train_a and not val_b & train_b
+        assert train_b - train_a == round_texts and train_a <= train_b
+    assert set().union(*(val for val, _ in scored)) == set(texts) - round_texts
