@@ -34,6 +34,7 @@ from wirestream.training.split import DEFAULT_SEED, held_out_split, share
 from wirestream.training.train import (
     TAG_COLUMNS,
     best_threshold,
+    binary_f1,
     out_of_fold_tag_probabilities,
     tag_probabilities,
     targets_of,
@@ -48,11 +49,6 @@ METHODS = (
     "5-fold out-of-fold",
     "5-fold out-of-fold, one-SE",
 )
-
-
-def _f1(truth: np.ndarray, pred: np.ndarray) -> float:
-    tp = int(np.sum(truth & pred))
-    return 2 * tp / (int(truth.sum()) + int(pred.sum())) if tp else 0.0
 
 
 def main() -> None:
@@ -115,7 +111,7 @@ def main() -> None:
         pred = np.concatenate(preds[m])
         results["methods"][m] = {
             tag: {
-                "f1": round(_f1(all_truth[:, j], pred[:, j]), 4),
+                "f1": round(binary_f1(all_truth[:, j], pred[:, j]), 4),
                 "threshold_mean": round(float(np.mean([c[j] for c in chosen[m]])), 3),
                 "threshold_sd": round(float(np.std([c[j] for c in chosen[m]])), 3),
             }

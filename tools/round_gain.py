@@ -17,7 +17,7 @@ import numpy as np
 from sklearn.metrics import f1_score
 from sklearn.model_selection import StratifiedKFold
 
-from wirestream.models.estimator import WireClassifier
+from wirestream.models.estimator import HEADS, WireClassifier
 from wirestream.settings import DEFAULT_CORPUS
 from wirestream.training.corpus import load_corpus
 from wirestream.training.evaluate import label, tag_f1
@@ -25,11 +25,17 @@ from wirestream.training.split import held_out_split
 from wirestream.training.train import TAG_COLUMNS, targets_of
 
 
+def outside(n: int, extra: list[int]) -> list[int]:
+    """Positions of the stories that are not the round's."""
+    round_rows = set(extra)
+    return [i for i in range(n) if i not in round_rows]
+
+
 def out_of_fold(
     texts: list[str], y: np.ndarray, strata: list[str], extra: list[int], folds: int, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Predictions for every non-round story, without and with the round's stories."""
-    rest = [i for i in range(len(texts)) if i not in set(extra)]
+    rest = outside(len(texts), extra)
     without = np.empty((len(texts), y.shape[1]), dtype=object)
     with_round = np.empty_like(without)
     splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
@@ -48,7 +54,7 @@ def scores(y: np.ndarray, pred: np.ndarray, languages: np.ndarray) -> dict[str, 
     for lang in ("all", "en", "ru", "uk"):
         rows = np.arange(len(y)) if lang == "all" else np.where(languages == lang)[0]
         cells = []
-        for column in (0, 1):
+        for column in (HEADS.index("topic"), HEADS.index("stance")):
             truth = [label(v) for v in y[rows, column]]
             cells.append(f1_score(truth, [label(v) for v in pred[rows, column]], average="macro"))
         for column in TAG_COLUMNS:
@@ -72,8 +78,9 @@ def main() -> None:
     extra = [i for i, s in enumerate(fit_stories) if s.id.startswith(tuple(args.round))]
     if not extra:
         raise SystemExit(f"no fit-side story has an id starting with {args.round}")
-    strata = [f"{s.language}{bool(y[i, 2])}{bool(y[i, 3])}" for i, s in enumerate(fit_stories)]
-    rest = [i for i in range(len(texts)) if i not in set(extra)]
+    hum, mil = TAG_COLUMNS
+    strata = [f"{s.language}{bool(y[i, hum])}{bool(y[i, mil])}" for i, s in enumerate(fit_stories)]
+    rest = outside(len(texts), extra)
     languages = np.array([fit_stories[i].language for i in rest])
     print(
         f"{len(rest)} fit stories outside the round, {len(extra)} of the round on the fit side; "

@@ -7,8 +7,9 @@ different briefs: part 1 (``*-a``, ``*-b``) in the proportions of a general wire
 (``*-e``, ``*-f``, ``*-g``) and 4 (``*-h``, ``*-i``) written blind in part 1's
 proportions (``training/data/briefs/wire-heldout-r3.md`` and ``-r4.md``). A tag's F1
 depends on how common the tag is: at the same error rates, precision and so F1 are
-higher where positives are common. So the parts are shown apart, with the general-proportion parts (1, 3, 4)
-together, and with recall (which does not depend on prevalence) and precision.
+higher where positives are common. So the parts are shown apart, with the
+general-proportion parts (1, 3, 4) together, and with recall (which does not depend
+on prevalence) and precision.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from wirestream.models.persistence import TrustPolicy, load_model
 from wirestream.models.registry import Registry
 from wirestream.settings import DEFAULT_WIRE_HELDOUT, Settings
 from wirestream.training.corpus import LabelledStory, load_corpus
-from wirestream.training.evaluate import evaluate, tag_f1, tag_f1_interval
+from wirestream.training.evaluate import evaluate
 from wirestream.training.train import TAG_COLUMNS, targets_of
 
 PARTS = {
@@ -60,15 +61,16 @@ def rows(model: WireClassifier, stories: list[LabelledStory]) -> list[str]:
     for lang in ("en", "ru", "uk"):
         idx = [i for i, s in enumerate(stories) if s.language == lang]
         cells = [f"{by_language[lang]['topic']:.3f} | {by_language[lang]['stance']:.3f}"]
-        for col in TAG_COLUMNS:
+        for head, col in zip(("humanitarian", "military"), TAG_COLUMNS, strict=True):
+            # F1, its interval and the true count as train computes them; precision and
+            # recall from the same predictions
+            f1, (lo, hi) = by_language[lang][f"{head}_f1"], by_language[lang][f"{head}_f1_ci95"]
             t = np.array([bool(y[i, col]) for i in idx])
             p = np.array([bool(pred[i, col]) for i in idx])
             tp = int((t & p).sum())
-            y_true, y_pred = (["true" if v else "false" for v in a] for a in (t, p))
-            f1, (lo, hi) = tag_f1(y_true, y_pred), tag_f1_interval(y_true, y_pred)
             cells.append(
                 f"{f1:.3f} ({lo:.2f}–{hi:.2f}) | {tp / max(p.sum(), 1):.3f} | "
-                f"{tp / max(t.sum(), 1):.3f} | {int(t.sum())}"
+                f"{tp / max(t.sum(), 1):.3f} | {by_language[lang][f'{head}_true']}"
             )
         out.append(f"{lang} | {len(idx)} | " + " | ".join(cells))
     return out

@@ -6,8 +6,8 @@ humanitarian and military thresholds on out-of-fold probabilities of the whole
 fit side (k-fold: every story is scored by a model that never saw it; per tag,
 the threshold nearest 0.5 within one bootstrap standard error of the best F1);
 fit again on the whole fit side with those thresholds; evaluate on the corpus
-held-out split and on the wire-register held-out set (never trained on); write artifact, signed manifest
-and report.
+held-out split and on the wire-register held-out set (never trained on); write
+artifact, signed manifest and report.
 """
 
 from __future__ import annotations
@@ -69,6 +69,12 @@ def out_of_fold_tag_probabilities(
     return out
 
 
+def binary_f1(truth: np.ndarray, pred: np.ndarray) -> float:
+    """F1 of the positive class from boolean arrays (0 when nothing is right)."""
+    tp = int(np.sum(truth & pred))
+    return 2 * tp / (int(truth.sum()) + int(pred.sum())) if tp else 0.0
+
+
 def f1_by_threshold(p_true: np.ndarray, truth: np.ndarray) -> np.ndarray:
     """F1 of the positive class at each threshold of ``THRESHOLD_GRID``."""
     pred = p_true[None, :] >= THRESHOLD_GRID[:, None]
@@ -94,8 +100,7 @@ def best_threshold(
         boot = []
         for _ in range(n_boot):
             i = rng.integers(0, len(truth), len(truth))
-            tp = int(np.sum(pred[i] & truth[i]))
-            boot.append(2 * tp / max(int(pred[i].sum()) + int(truth[i].sum()), 1) if tp else 0.0)
+            boot.append(binary_f1(truth[i], pred[i]))
         floor = f1.max() - float(np.std(boot))
     near = [float(t) for t, f in zip(THRESHOLD_GRID, f1, strict=True) if f >= floor]
     return min(near, key=lambda t: (abs(t - 0.5), t))
