@@ -1,6 +1,7 @@
 """Does a corpus round help the rest of the corpus? Decided without either held-out set.
 
-``python -m tools.round_gain --round en-r8 uk-r8 ru-r8 [--folds 5] [--shuffles 2]``.
+``python -m tools.round_gain --round en-r8 uk-r8 ru-r8 [--extra DIR ...] [--folds 5] [--shuffles 2]``
+(``--extra training/data/round8-not-kept`` for a round kept outside the corpus).
 The fit split's stories outside the round are cut into folds; each fold's model is fitted
 twice, on the other folds alone and on the other folds plus the round's fit-side stories,
 and both are scored on the same validation fold, which holds no story of the round. So
@@ -69,8 +70,12 @@ def main() -> None:
     parser.add_argument("--round", nargs="+", required=True, help="id prefixes of the round")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--shuffles", type=int, default=2)
+    parser.add_argument(
+        "--extra", nargs="*", default=[], help="folders of a round kept outside the corpus"
+    )
     args = parser.parse_args()
-    stories = load_corpus(sorted(Path(DEFAULT_CORPUS).glob("*.jsonl")))
+    folders = [Path(DEFAULT_CORPUS), *map(Path, args.extra)]
+    stories = load_corpus(sorted(f for folder in folders for f in folder.glob("*.jsonl")))
     fit, _ = held_out_split(stories)
     fit_stories = [stories[i] for i in fit]
     texts = [s.text for s in fit_stories]
