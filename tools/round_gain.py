@@ -1,7 +1,8 @@
 """Does a corpus round help the rest of the corpus? Decided without either held-out set.
 
 ``python -m tools.round_gain --round en-r8 uk-r8 ru-r8 [--extra DIR ...] [--folds 5] [--shuffles 2]``
-(``--extra training/data/round8-not-kept`` for a round kept outside the corpus).
+(``--extra training/data/round8-not-kept`` for a round kept outside the corpus);
+``--null SEED [--size 120]`` gates a null round of random fit-side stories instead.
 The fit split's stories outside the round are cut into folds; each fold's model is fitted
 twice, on the other folds alone and on the other folds plus the round's fit-side stories,
 and both are scored on the same validation fold, which holds no story of the round. So
@@ -67,9 +68,18 @@ def scores(y: np.ndarray, pred: np.ndarray, languages: np.ndarray) -> dict[str, 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--round", nargs="+", required=True, help="id prefixes of the round")
+    parser.add_argument("--round", nargs="+", default=[], help="id prefixes of the round")
+    parser.add_argument(
+        "--null",
+        type=int,
+        metavar="SEED",
+        help="a null round instead: as many random fit-side corpus stories as --size, drawn "
+        "with this seed (how often does the gate refuse data of the corpus's own kind?)",
+    )
+    parser.add_argument("--size", type=int, default=120, help="size of a null round")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--shuffles", type=int, default=2)
+    parser.add_argument("--first-shuffle", type=int, default=0, help="seed of the first shuffle")
     parser.add_argument(
         "--extra", nargs="*", default=[], help="folders of a round kept outside the corpus"
     )
@@ -80,7 +90,11 @@ def main() -> None:
     fit_stories = [stories[i] for i in fit]
     texts = [s.text for s in fit_stories]
     y = targets_of(fit_stories)
-    extra = [i for i, s in enumerate(fit_stories) if s.id.startswith(tuple(args.round))]
+    if args.null is not None:
+        rng = np.random.default_rng(args.null)
+        extra = sorted(int(i) for i in rng.choice(len(fit_stories), args.size, replace=False))
+    else:
+        extra = [i for i, s in enumerate(fit_stories) if s.id.startswith(tuple(args.round))]
     if not extra:
         raise SystemExit(f"no fit-side story has an id starting with {args.round}")
     hum, mil = TAG_COLUMNS
@@ -93,7 +107,7 @@ def main() -> None:
     )
     print("| shuffle | language | model | topic | stance | humanitarian F1 | military F1 |")
     print("|---|---|---|---|---|---|---|")
-    for seed in range(args.shuffles):
+    for seed in range(args.first_shuffle, args.first_shuffle + args.shuffles):
         without, with_round = out_of_fold(texts, y, strata, extra, args.folds, seed)
         a, b = scores(y[rest], without, languages), scores(y[rest], with_round, languages)
         for lang in a:
