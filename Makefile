@@ -44,7 +44,6 @@ $(MODEL): $(STAMP) $(DEV_KEY).pem $(CORPUS) $(MODEL_CODE)
 check-data: $(STAMP)
 	$(BIN)/wirestream data check training/data/corpus --words 60:460
 	$(BIN)/wirestream data check training/data/heldout-wire --words 250:600
-	$(BIN)/wirestream data check training/data/round8-not-kept --words 200:450
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

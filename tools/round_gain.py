@@ -1,7 +1,7 @@
 """Does a corpus round help the rest of the corpus? Decided without either held-out set.
 
 ``python -m tools.round_gain --round en-r8 uk-r8 ru-r8 [--extra DIR ...] [--folds 5] [--shuffles 2]``
-(``--extra training/data/round8-not-kept`` for a round kept outside the corpus);
+(``--extra DIR`` for a round kept outside the corpus, as round 8 was);
 ``--null SEED [--size 120]`` gates a null round of random fit-side stories instead.
 The fit split's stories outside the round are cut into folds; each fold's model is fitted
 twice, on the other folds alone and on the other folds plus the round's fit-side stories,
