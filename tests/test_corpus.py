@@ -36,6 +36,13 @@ def test_wire_heldout_stories_are_never_in_the_corpus(corpus, wire):
     assert [s.id for s in wire if s.body.strip().lower() in texts] == []
 
 
+# Stance x humanitarian x military combinations the guide makes rare: an exchange or a
+# truce for aid is humanitarian only (rules 1 and 11) and a count of civilian harm is
+# humanitarian only (rule 10), so conciliatory and neutral stories carrying both tags are
+# few once every tag was read twice (label-audit.md). They must still be present.
+RARE_BY_RULE = {("conciliatory", True, True), ("neutral", True, True)}
+
+
 def test_corpus_size_and_coverage(corpus):
     en_topics = Counter(s.topic for s in corpus if s.language == "en")
     assert {t: en_topics[t] for t in TOPICS if en_topics[t] < 30} == {}
@@ -49,7 +56,7 @@ def test_corpus_size_and_coverage(corpus):
         for st in STANCES
         for h in (False, True)
         for m in (False, True)
-        if combos[(st, h, m)] < 15
+        if combos[(st, h, m)] < (3 if (st, h, m) in RARE_BY_RULE else 15)
     }
     assert short == {}
 

@@ -36,7 +36,14 @@ PARTS = {
     "part 6": ("-l", "-m"),
     "part 7": ("-n", "-o"),
 }
-GENERAL = ("part 1", "part 3", "part 4", "part 5", "part 6", "part 7")  # written in a general wire's proportions
+GENERAL = (
+    "part 1",
+    "part 3",
+    "part 4",
+    "part 5",
+    "part 6",
+    "part 7",
+)  # written in a general wire's proportions
 
 
 def parts() -> dict[str, list[LabelledStory]]:
