@@ -68,8 +68,9 @@ def scores(y: np.ndarray, pred: np.ndarray, languages: np.ndarray) -> dict[str, 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--round", nargs="+", default=[], help="id prefixes of the round")
-    parser.add_argument(
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--round", nargs="+", help="id prefixes of the round")
+    which.add_argument(
         "--null",
         type=int,
         metavar="SEED",
@@ -84,6 +85,8 @@ def main() -> None:
         "--extra", nargs="*", default=[], help="folders of a round kept outside the corpus"
     )
     args = parser.parse_args()
+    if args.null is not None and args.extra:
+        parser.error("--extra adds a round kept outside the corpus; a null round has none")
     folders = [Path(DEFAULT_CORPUS), *map(Path, args.extra)]
     stories = load_corpus(sorted(f for folder in folders for f in folder.glob("*.jsonl")))
     fit, _ = held_out_split(stories)
