@@ -1,15 +1,15 @@
 """The wire-register held-out set by part and language: tag F1 with its interval, precision, recall.
 
 ``python -m tools.wire_parts [--version V ...]`` (the registry's current model by
-default; several versions side by side). The set has seven parts written under
+default; several versions side by side). The set has eight parts written under
 different briefs: part 1 (``*-a``, ``*-b``) in the proportions of a general wire, part 2
 (``*-c``, ``*-d``) weighted toward the tags (about half its stories carry each), parts 3
 (``*-e``, ``*-f``, ``*-g``), 4 (``*-h``, ``*-i``), 5 (``*-j``, ``*-k``), 6 (``*-l``,
-``*-m``) and 7 (``*-n``, ``*-o``) written blind in part 1's proportions
-(``training/data/briefs/wire-heldout-r3.md`` to ``-r7.md``). A tag's F1 depends on how
+``*-m``), 7 (``*-n``, ``*-o``) and 8 (``*-p``, ``*-q``) written blind in part 1's
+proportions (``training/data/briefs/wire-heldout-r3.md`` to ``-r8.md``). A tag's F1 depends on how
 common the tag is: at the same error rates, precision and so F1 are higher where
 positives are common. So the parts are shown apart, with the general-proportion parts
-(1, 3-7) together, and with recall (which does not depend on prevalence) and precision.
+(1, 3-8) together, and with recall (which does not depend on prevalence) and precision.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ PARTS = {
     "part 5": ("-j", "-k"),
     "part 6": ("-l", "-m"),
     "part 7": ("-n", "-o"),
+    "part 8": ("-p", "-q"),
 }
 # Part 2 was written weighted toward the tags; every other part in a general wire's mix.
 TAG_WEIGHTED = ("part 2",)
