@@ -140,6 +140,27 @@ def test_proximity_finds_a_near_copy_and_never_a_story_itself(corpus):
     assert all(p.old.id != p.new.id for p in nearest(sample, sample))
 
 
+def test_proximity_sees_a_figure_repeated_in_another_language(corpus):
+    """Part 8's drops came from this check: TF-IDF cannot match a Russian story to an
+    English one, so a headline figure written either way (16,5% / 16.5%, 3 400 / 3,400) in
+    two languages under one topic must be paired, and never a pair in one language."""
+    from tools.proximity import across_languages, headline_figures
+
+    assert headline_figures("Rate held at 16.5%, 3,400 jobs, in 2026") == {"165", "3400"}
+    assert headline_figures("Ставку сохранили на 16,5%, 3 400 рабочих мест") == {"165", "3400"}
+    en = next(
+        s for s in corpus if s.language == "en" and s.topic == "economy, business and finance"
+    )
+    ru_same = dataclasses.replace(
+        en, id="ru-x", language="ru", headline="Нацбанк сохранил ставку на уровне 16,5%"
+    )
+    en_rate = dataclasses.replace(en, id="en-x", headline="Central bank holds rate at 16.5%")
+    ru_other_topic = dataclasses.replace(ru_same, id="ru-y", topic="sport")
+    en_same_language = dataclasses.replace(en_rate, id="en-y")
+    found = across_languages([en_rate], [ru_same, ru_other_topic, en_same_language])
+    assert [(a.id, b.id, shared) for a, b, shared in found] == [("en-x", "ru-x", ("165",))]
+
+
 def test_wire_parts_place_every_held_out_story_in_exactly_one_part(wire, tmp_path, monkeypatch):
     """tools.wire_parts reads the targets per part: a held-out file that fell in no part, or
     in two, would silently leave stories out of (or count them twice in) the figures."""

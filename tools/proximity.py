@@ -5,7 +5,10 @@ the new stories nearest to any of the others, the TF-IDF cosine of the two texts
 5-word shingle overlap (Jaccard) and the figures both share (numbers of two or more
 digits, years left out). Writers remember real reports: two stories with the same event
 kind *and* the same figures or place are a sign of one, or of a held-out story leaking
-into training data. A person decides; the tool only points.
+into training data. TF-IDF cannot see a Russian story repeat an English one, so the tool
+also lists pairs in different languages with the same topic and a figure in common in both
+headlines (``16,5%`` and ``16.5%`` are the same figure). A person decides; the tool only
+points.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from wirestream.training.corpus import LabelledStory, expand_paths, load_corpus
 WORD = re.compile(r"\w+")
 FIGURE = re.compile(r"\b\d[\d,.]*\d\b")
 YEAR = re.compile(r"(19|20)\d\d")
+# In a headline, any language's way of writing a figure: 16.5, 16,5, 3 400, 4,300.
+HEADLINE_FIGURE = re.compile(r"\d(?:[\d,.]|(?<=\d)\s(?=\d))*")
 
 
 def shingles(text: str, n: int = 5) -> set[tuple[str, ...]]:
@@ -32,6 +37,39 @@ def shingles(text: str, n: int = 5) -> set[tuple[str, ...]]:
 def figures(text: str) -> set[str]:
     found = {f.replace(",", "").rstrip(".") for f in FIGURE.findall(text)}
     return {f for f in found if not YEAR.fullmatch(f)}
+
+
+def headline_figures(headline: str) -> set[str]:
+    """Figures of two or more digits in a headline, separators dropped so that languages
+    that write them differently agree; years left out."""
+    found = {re.sub(r"[\s,.]", "", f) for f in HEADLINE_FIGURE.findall(headline)}
+    return {f for f in found if len(f) >= 2 and not YEAR.fullmatch(f)}
+
+
+def across_languages(
+    new: list[LabelledStory], old: list[LabelledStory]
+) -> list[tuple[LabelledStory, LabelledStory, tuple[str, ...]]]:
+    """Pairs in different languages with the same topic and a headline figure in common."""
+    by_figure: dict[str, list[LabelledStory]] = {}
+    for story in old:
+        for f in headline_figures(story.headline):
+            by_figure.setdefault(f, []).append(story)
+    found = []
+    for story in new:
+        mine = headline_figures(story.headline)
+        seen: set[str] = set()
+        for f in sorted(mine):
+            for other in by_figure.get(f, ()):
+                if (
+                    other.id not in seen
+                    and other.id != story.id
+                    and other.language != story.language
+                    and other.topic == story.topic
+                ):
+                    seen.add(other.id)
+                    shared = tuple(sorted(mine & headline_figures(other.headline)))
+                    found.append((story, other, shared))
+    return found
 
 
 def jaccard(a: set[tuple[str, ...]], b: set[tuple[str, ...]]) -> float:
@@ -108,6 +146,14 @@ def main() -> None:
         print(
             f"| {p.cosine:.2f} | {p.shingle_jaccard:.3f} | {', '.join(p.shared_figures[:6])} "
             f"| {p.new.id}: {p.new.headline[:70]} | {p.old.id}: {p.old.headline[:70]} |"
+        )
+    crossed = across_languages(new, old)
+    print(f"\n{len(crossed)} pairs in different languages, same topic, a headline figure shared")
+    print("| shared | new | other |")
+    print("|---|---|---|")
+    for story, other, shared in crossed:
+        print(
+            f"| {', '.join(shared)} | {story.id}: {story.headline[:70]} | {other.id}: {other.headline[:70]} |"
         )
 
 
