@@ -49,26 +49,24 @@ def headline_figures(headline: str) -> set[str]:
 def across_languages(
     new: list[LabelledStory], old: list[LabelledStory]
 ) -> list[tuple[LabelledStory, LabelledStory, tuple[str, ...]]]:
-    """Pairs in different languages with the same topic and a headline figure in common."""
-    by_figure: dict[str, list[LabelledStory]] = {}
-    for story in old:
-        for f in headline_figures(story.headline):
-            by_figure.setdefault(f, []).append(story)
+    """Pairs in different languages with the same topic and a headline figure in common
+    (through an index of figures, as ``max_shingle_jaccard`` indexes shingles)."""
+    old_figures = [headline_figures(s.headline) for s in old]
+    index: dict[str, list[int]] = {}
+    for j, figs in enumerate(old_figures):
+        for f in figs:
+            index.setdefault(f, []).append(j)
     found = []
     for story in new:
         mine = headline_figures(story.headline)
-        seen: set[str] = set()
-        for f in sorted(mine):
-            for other in by_figure.get(f, ()):
-                if (
-                    other.id not in seen
-                    and other.id != story.id
-                    and other.language != story.language
-                    and other.topic == story.topic
-                ):
-                    seen.add(other.id)
-                    shared = tuple(sorted(mine & headline_figures(other.headline)))
-                    found.append((story, other, shared))
+        for j in sorted({j for f in mine for j in index.get(f, ())}):
+            other = old[j]
+            if (
+                other.id != story.id
+                and other.language != story.language
+                and other.topic == story.topic
+            ):
+                found.append((story, other, tuple(sorted(mine & old_figures[j]))))
     return found
 
 
